@@ -1,0 +1,141 @@
+/**
+ * Every write is a plain-data Command applied by `applyCommand`, one at a
+ * time, to the owner's store. A command either succeeds and its changes are
+ * committed, or throws and the store is rolled back to exactly what it was
+ * (except PartialFailure, whose changes stand by design).
+ */
+import { applyAddCluster, applyAddNodes, applyBalanceMasters, applyChangeConfig, applyDeleteFreeNodes, applyRemoveCluster, applyScaleNodes } from './commands/clusters.js';
+import type { AddCluster, AddNodes, BalanceMasters, ChangeConfig, DeleteFreeNodes, RemoveCluster, ScaleNodes } from './commands/clusters.js';
+import { applyForceEpoch, applyRecoverEpoch } from './commands/epoch.js';
+import type { ForceEpoch, RecoverEpoch } from './commands/epoch.js';
+import { applyFailover } from './commands/failover.js';
+import type { Failover } from './commands/failover.js';
+import { applyCommitMigration, applyExpand, applyShrink } from './commands/migrate.js';
+import type { CommitMigration, Expand, Shrink } from './commands/migrate.js';
+import { applyAddFailure, applyAddProxy, applyPruneFailures, applyRemoveProxy } from './commands/proxies.js';
+import type { AddFailure, AddProxy, PruneFailures, RemoveProxy } from './commands/proxies.js';
+import { storeFromValidDocument } from './commands/restore.js';
+import type { Restore } from './commands/restore.js';
+import { BrokerError, PartialFailure } from './errors.js';
+import type { WireError } from './errors.js';
+import { Draft, replaceStore } from './store.js';
+import type { ChangeSet } from './store.js';
+import type { MutableStore, NodeView, ProxyView } from './types.js';
+
+export type { AddCluster, AddFailure, AddNodes, AddProxy, BalanceMasters, ChangeConfig, CommitMigration, DeleteFreeNodes, Expand, Failover, ForceEpoch, PruneFailures, RecoverEpoch, RemoveCluster, RemoveProxy, Restore, ScaleNodes, Shrink };
+
+export type Command =
+  | AddProxy
+  | RemoveProxy
+  | AddFailure
+  | PruneFailures
+  | AddCluster
+  | RemoveCluster
+  | AddNodes
+  | ScaleNodes
+  | DeleteFreeNodes
+  | BalanceMasters
+  | ChangeConfig
+  | Expand
+  | Shrink
+  | CommitMigration
+  | Failover
+  | ForceEpoch
+  | RecoverEpoch
+  | Restore;
+
+export type CommandKind = Command['kind'];
+
+/** What a command answers on success: nothing, nodes added, or a proxy view. */
+export type CommandValue = null | NodeView[] | ProxyView | number;
+
+export interface CommandContext {
+  /** Unix seconds. */
+  readonly now: number;
+  readonly migrationLimit: number;
+}
+
+export type CommandOutcome =
+  | { readonly ok: true; readonly value: CommandValue; readonly changes: ChangeSet | null }
+  | { readonly ok: false; readonly error: WireError; readonly changes: ChangeSet | null };
+
+export function unreachable(value: never): never {
+  throw new Error(`unreachable: ${JSON.stringify(value)}`);
+}
+
+function dispatch(draft: Draft, cmd: Command, ctx: CommandContext): CommandValue {
+  switch (cmd.kind) {
+    case 'addProxy':
+      return applyAddProxy(draft, cmd), null;
+    case 'removeProxy':
+      return applyRemoveProxy(draft, cmd), null;
+    case 'addFailure':
+      return applyAddFailure(draft, cmd, ctx.now), null;
+    case 'pruneFailures':
+      return applyPruneFailures(draft, cmd, ctx.now);
+    case 'addCluster':
+      return applyAddCluster(draft, cmd), null;
+    case 'removeCluster':
+      return applyRemoveCluster(draft, cmd), null;
+    case 'addNodes':
+      return applyAddNodes(draft, cmd, ctx.migrationLimit);
+    case 'scaleNodes':
+      return applyScaleNodes(draft, cmd, ctx.migrationLimit);
+    case 'deleteFreeNodes':
+      return applyDeleteFreeNodes(draft, cmd), null;
+    case 'balanceMasters':
+      return applyBalanceMasters(draft, cmd), null;
+    case 'changeConfig':
+      return applyChangeConfig(draft, cmd), null;
+    case 'expand':
+      return applyExpand(draft, cmd), null;
+    case 'shrink':
+      return applyShrink(draft, cmd), null;
+    case 'commitMigration':
+      return applyCommitMigration(draft, cmd), null;
+    case 'failover':
+      return applyFailover(draft, cmd, ctx.migrationLimit);
+    case 'forceEpoch':
+      return applyForceEpoch(draft, cmd), null;
+    case 'recoverEpoch':
+      return applyRecoverEpoch(draft, cmd);
+    case 'restore':
+      throw new Error('restore is applied by applyCommand');
+    default:
+      return unreachable(cmd);
+  }
+}
+
+const ALL_CHANGED: ChangeSet = { clusters: new Set(), proxies: new Set(), failedProxies: true, failures: new Set(), epoch: true };
+
+/** True when a change set says the whole store was replaced. */
+export function isFullChange(changes: ChangeSet): boolean {
+  return changes === ALL_CHANGED;
+}
+
+/**
+ * Applies one command to the store. Never throws for a BrokerError: the
+ * outcome carries it as data, ready to cross a thread boundary. Any other
+ * exception is a bug; the store is rolled back and it is rethrown.
+ */
+export function applyCommand(store: MutableStore, cmd: Command, ctx: CommandContext): CommandOutcome {
+  if (cmd.kind === 'restore') {
+    try {
+      replaceStore(store, storeFromValidDocument(cmd.document));
+      return { ok: true, value: null, changes: ALL_CHANGED };
+    } catch (err) {
+      if (err instanceof BrokerError) return { ok: false, error: err.toWire(), changes: null };
+      throw err;
+    }
+  }
+  const draft = new Draft(store);
+  try {
+    const value = dispatch(draft, cmd, ctx);
+    return { ok: true, value, changes: draft.commit() };
+  } catch (err) {
+    if (err instanceof PartialFailure) return { ok: false, error: err.toWire(), changes: draft.commit() };
+    draft.rollback();
+    if (err instanceof BrokerError) return { ok: false, error: err.toWire(), changes: null };
+    throw err;
+  }
+}

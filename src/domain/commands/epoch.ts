@@ -1,0 +1,32 @@
+/** Forcing and recovering epochs. */
+import { BrokerError } from '../errors.js';
+import type { Draft } from '../store.js';
+
+function setAllEpochs(draft: Draft, epoch: number): void {
+  draft.setGlobalEpoch(epoch);
+  for (const cluster of [...draft.store.clusters.values()]) draft.setCluster({ ...cluster, epoch });
+}
+
+export interface ForceEpoch {
+  readonly kind: 'forceEpoch';
+  readonly epoch: number;
+}
+
+/** Sets the global and every cluster epoch; it must rise. */
+export function applyForceEpoch(draft: Draft, cmd: ForceEpoch): void {
+  if (cmd.epoch <= draft.globalEpoch) throw new BrokerError('EPOCH_SMALLER_THAN_CURRENT');
+  setAllEpochs(draft, cmd.epoch);
+}
+
+export interface RecoverEpoch {
+  readonly kind: 'recoverEpoch';
+  /** The largest epoch any proxy answered, or 0 when none answered. */
+  readonly largestProxyEpoch: number;
+}
+
+/** Moves every epoch past both the proxies' and the broker's own. */
+export function applyRecoverEpoch(draft: Draft, cmd: RecoverEpoch): number {
+  const epoch = Math.max(cmd.largestProxyEpoch + 1, draft.globalEpoch + 1);
+  setAllEpochs(draft, epoch);
+  return epoch;
+}

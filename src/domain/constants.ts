@@ -1,0 +1,9 @@
+/** Shape constants of the chunk model (SPEC section 3). */
+export const SLOT_NUM = 16384;
+export const NODES_PER_PROXY = 2;
+export const CHUNK_PARTS = 2;
+export const CHUNK_NODE_NUM = 4;
+export const META_VERSION = 'mem-broker-0.1';
+/** The undermoon version whose API this broker implements. */
+export const UNDERMOON_API_VERSION = '0.3.0';
+export const CLUSTER_NAME_MAX_LENGTH = 30;

@@ -1,0 +1,209 @@
+/**
+ * Building stores: the empty store, conversion from and to the stored
+ * document, and Draft, the journaling writer every command goes through.
+ */
+import { META_VERSION } from './constants.js';
+import type { ClusterStore, FailureReports, MetaDocument, MetaStore, MutableStore, ProxyResource } from './types.js';
+
+export function emptyStore(): MutableStore {
+  return {
+    version: META_VERSION,
+    globalEpoch: 0,
+    clusters: new Map(),
+    proxies: new Map(),
+    failedProxies: new Set(),
+    failures: new Map(),
+    revision: 0,
+    keysRevision: 0,
+  };
+}
+
+/** Builds a store from a document that already passed validation. */
+export function storeFromDocument(doc: MetaDocument): MutableStore {
+  const failures = new Map<string, FailureReports>();
+  for (const [address, reports] of Object.entries(doc.failures)) {
+    failures.set(address, new Map(Object.entries(reports)));
+  }
+  return {
+    version: doc.version,
+    globalEpoch: doc.global_epoch,
+    clusters: new Map(Object.entries(doc.clusters)),
+    proxies: new Map(Object.entries(doc.all_proxies)),
+    failedProxies: new Set(doc.failed_proxies),
+    failures,
+    revision: 0,
+    keysRevision: 0,
+  };
+}
+
+export function storeToDocument(store: MetaStore): MetaDocument {
+  const failures: Record<string, Record<string, number>> = {};
+  for (const [address, reports] of store.failures) failures[address] = Object.fromEntries(reports);
+  return {
+    version: store.version,
+    global_epoch: store.globalEpoch,
+    clusters: Object.fromEntries(store.clusters),
+    all_proxies: Object.fromEntries(store.proxies),
+    failed_proxies: [...store.failedProxies],
+    failures,
+  };
+}
+
+/** Replaces every field of `target` with those of `source` (restore). */
+export function replaceStore(target: MutableStore, source: MutableStore): void {
+  target.version = source.version;
+  target.globalEpoch = source.globalEpoch;
+  target.clusters = source.clusters;
+  target.proxies = source.proxies;
+  target.failedProxies = source.failedProxies;
+  target.failures = source.failures;
+  target.revision += 1;
+  target.keysRevision += 1;
+}
+
+/** What a command changed, by key; publication sends only these. */
+export interface ChangeSet {
+  readonly clusters: ReadonlySet<string>;
+  readonly proxies: ReadonlySet<string>;
+  readonly failedProxies: boolean;
+  readonly failures: ReadonlySet<string>;
+  readonly epoch: boolean;
+}
+
+type Undo = () => void;
+
+/**
+ * Writes to a store in place while journaling the previous value of every
+ * key it touches, so that `rollback` restores the store exactly and
+ * `commit` names what changed. Reads go straight to the store and see the
+ * draft's own writes. Nothing is copied that a command does not touch.
+ */
+export class Draft {
+  private readonly journal: Undo[] = [];
+  private readonly startEpoch: number;
+  private readonly changedClusters = new Set<string>();
+  private readonly changedProxies = new Set<string>();
+  private readonly changedFailures = new Set<string>();
+  private failedChanged = false;
+  private keysChanged = false;
+
+  constructor(readonly store: MutableStore) {
+    this.startEpoch = store.globalEpoch;
+  }
+
+  get globalEpoch(): number {
+    return this.store.globalEpoch;
+  }
+
+  /** Raises the global epoch by one and returns the new value. */
+  bumpEpoch(): number {
+    this.store.globalEpoch += 1;
+    return this.store.globalEpoch;
+  }
+
+  setGlobalEpoch(epoch: number): void {
+    this.store.globalEpoch = epoch;
+  }
+
+  cluster(name: string): ClusterStore | undefined {
+    return this.store.clusters.get(name);
+  }
+
+  setCluster(cluster: ClusterStore): void {
+    if (!this.store.clusters.has(cluster.name)) this.keysChanged = true;
+    this.remember(this.store.clusters, cluster.name);
+    this.store.clusters.set(cluster.name, cluster);
+    this.changedClusters.add(cluster.name);
+  }
+
+  deleteCluster(name: string): void {
+    if (this.store.clusters.has(name)) this.keysChanged = true;
+    this.remember(this.store.clusters, name);
+    this.store.clusters.delete(name);
+    this.changedClusters.add(name);
+  }
+
+  proxy(address: string): ProxyResource | undefined {
+    return this.store.proxies.get(address);
+  }
+
+  setProxy(proxy: ProxyResource): void {
+    if (!this.store.proxies.has(proxy.proxy_address)) this.keysChanged = true;
+    this.remember(this.store.proxies, proxy.proxy_address);
+    this.store.proxies.set(proxy.proxy_address, proxy);
+    this.changedProxies.add(proxy.proxy_address);
+  }
+
+  /** Sets the `cluster` field of a proxy, if it exists and differs. */
+  assignProxy(address: string, cluster: string | null): void {
+    const proxy = this.proxy(address);
+    if (proxy && proxy.cluster !== cluster) this.setProxy({ ...proxy, cluster });
+  }
+
+  deleteProxy(address: string): void {
+    if (this.store.proxies.has(address)) this.keysChanged = true;
+    this.remember(this.store.proxies, address);
+    this.store.proxies.delete(address);
+    this.changedProxies.add(address);
+  }
+
+  addFailedProxy(address: string): void {
+    const set = this.store.failedProxies;
+    if (set.has(address)) return;
+    set.add(address);
+    this.journal.push(() => set.delete(address));
+    this.failedChanged = true;
+  }
+
+  removeFailedProxy(address: string): void {
+    const set = this.store.failedProxies;
+    if (!set.has(address)) return;
+    set.delete(address);
+    this.journal.push(() => set.add(address));
+    this.failedChanged = true;
+  }
+
+  /** Replaces the reports of one address; null or empty removes them. */
+  setFailures(address: string, reports: FailureReports | null): void {
+    const map = this.store.failures;
+    if ((reports === null || reports.size === 0) && !map.has(address)) return;
+    this.remember(map, address);
+    if (reports === null || reports.size === 0) map.delete(address);
+    else map.set(address, reports);
+    this.changedFailures.add(address);
+  }
+
+  /** Failed, or reported and not yet cleared: never allocate it. */
+  isUnhealthy(address: string): boolean {
+    return this.store.failedProxies.has(address) || this.store.failures.has(address);
+  }
+
+  /** Undoes every write of this draft, newest first. */
+  rollback(): void {
+    for (let i = this.journal.length - 1; i >= 0; i--) this.journal[i]!();
+    this.journal.length = 0;
+    this.store.globalEpoch = this.startEpoch;
+  }
+
+  commit(): ChangeSet {
+    this.journal.length = 0;
+    this.store.revision += 1;
+    if (this.keysChanged) this.store.keysRevision += 1;
+    return {
+      clusters: this.changedClusters,
+      proxies: this.changedProxies,
+      failedProxies: this.failedChanged,
+      failures: this.changedFailures,
+      epoch: this.store.globalEpoch !== this.startEpoch,
+    };
+  }
+
+  private remember<V>(map: Map<string, V>, key: string): void {
+    if (map.has(key)) {
+      const prev = map.get(key) as V;
+      this.journal.push(() => map.set(key, prev));
+    } else {
+      this.journal.push(() => map.delete(key));
+    }
+  }
+}
