@@ -106,7 +106,7 @@ function dispatch(draft: Draft, cmd: Command, ctx: CommandContext): CommandValue
   }
 }
 
-const ALL_CHANGED: ChangeSet = { clusters: new Set(), proxies: new Set(), failedProxies: true, failures: new Set(), epoch: true };
+const ALL_CHANGED: ChangeSet = { clusters: new Set(), proxies: new Set(), failedProxies: true, failures: new Set(), epoch: true, keys: true };
 
 /** True when a change set says the whole store was replaced. */
 export function isFullChange(changes: ChangeSet): boolean {
@@ -114,28 +114,52 @@ export function isFullChange(changes: ChangeSet): boolean {
 }
 
 /**
- * Applies one command to the store. Never throws for a BrokerError: the
- * outcome carries it as data, ready to cross a thread boundary. Any other
- * exception is a bug; the store is rolled back and it is rethrown.
+ * Runs after a command succeeded (or partly failed with changes that stand)
+ * and before its changes are committed; throwing rolls the command back.
+ * The owner uses it to put the change on disk before anyone can see it.
  */
-export function applyCommand(store: MutableStore, cmd: Command, ctx: CommandContext): CommandOutcome {
+export type BeforeCommit = (store: MutableStore) => void;
+
+/**
+ * Applies one command to the store. A BrokerError comes back as data in the
+ * outcome, ready to cross a thread boundary, with the store exactly as it
+ * was. Any other exception (a bug, or a failing BeforeCommit) rolls the
+ * store back and is rethrown.
+ */
+export function applyCommand(store: MutableStore, cmd: Command, ctx: CommandContext, beforeCommit?: BeforeCommit): CommandOutcome {
   if (cmd.kind === 'restore') {
+    let replacement: MutableStore;
     try {
-      replaceStore(store, storeFromValidDocument(cmd.document));
-      return { ok: true, value: null, changes: ALL_CHANGED };
+      replacement = storeFromValidDocument(cmd.document);
     } catch (err) {
       if (err instanceof BrokerError) return { ok: false, error: err.toWire(), changes: null };
       throw err;
     }
+    beforeCommit?.(replacement);
+    replaceStore(store, replacement);
+    return { ok: true, value: null, changes: ALL_CHANGED };
   }
   const draft = new Draft(store);
+  let value: CommandValue;
+  let partial: PartialFailure | null = null;
   try {
-    const value = dispatch(draft, cmd, ctx);
-    return { ok: true, value, changes: draft.commit() };
+    value = dispatch(draft, cmd, ctx);
   } catch (err) {
-    if (err instanceof PartialFailure) return { ok: false, error: err.toWire(), changes: draft.commit() };
+    if (err instanceof PartialFailure) {
+      partial = err;
+      value = null;
+    } else {
+      draft.rollback();
+      if (err instanceof BrokerError) return { ok: false, error: err.toWire(), changes: null };
+      throw err;
+    }
+  }
+  try {
+    beforeCommit?.(store);
+  } catch (err) {
     draft.rollback();
-    if (err instanceof BrokerError) return { ok: false, error: err.toWire(), changes: null };
     throw err;
   }
+  const changes = draft.commit();
+  return partial ? { ok: false, error: partial.toWire(), changes } : { ok: true, value, changes };
 }

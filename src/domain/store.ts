@@ -68,6 +68,8 @@ export interface ChangeSet {
   readonly failedProxies: boolean;
   readonly failures: ReadonlySet<string>;
   readonly epoch: boolean;
+  /** A cluster or proxy was added or removed. */
+  readonly keys: boolean;
 }
 
 type Undo = () => void;
@@ -195,6 +197,7 @@ export class Draft {
       failedProxies: this.failedChanged,
       failures: this.changedFailures,
       epoch: this.store.globalEpoch !== this.startEpoch,
+      keys: this.keysChanged,
     };
   }
 

@@ -37,3 +37,58 @@ export interface ReadSettings {
 }
 
 export type { Command };
+
+/** What changed in one generation, as the front end's answer cache needs it. */
+export interface ChangeSummary {
+  readonly generation: number;
+  readonly clusters: readonly string[];
+  readonly proxies: readonly string[];
+  readonly failures: boolean;
+  readonly failed: boolean;
+  readonly epoch: boolean;
+  readonly keys: boolean;
+  /** The whole store was replaced. */
+  readonly full: boolean;
+}
+
+export interface OwnerOptions {
+  readonly buffers: import('../snapshot/layout.js').SnapshotBuffers;
+  readonly settings: ReadSettings;
+  readonly metaFilename: string;
+  readonly recoverFromMetaFile: boolean;
+  readonly autoUpdateMetaFile: boolean;
+  readonly updateMetaFileIntervalSec: number;
+  readonly replicaAddresses: readonly string[];
+  readonly syncMetaIntervalSec: number;
+  readonly apiToken: string;
+  readonly debug: boolean;
+}
+
+export interface Timings {
+  readonly applyMs: number;
+  readonly persistMs: number;
+  readonly publishMs: number;
+}
+
+export type OwnerInbound =
+  | { readonly type: 'command'; readonly id: number; readonly cmd: Command }
+  | { readonly type: 'close' };
+
+export type OwnerEvent =
+  | { readonly kind: 'persistFailure'; readonly message: string }
+  | { readonly kind: 'replicationFailure'; readonly address: string; readonly message: string }
+  | { readonly kind: 'metaFileWritten'; readonly seconds: number };
+
+export type OwnerOutbound =
+  | { readonly type: 'ready'; readonly generation: number }
+  | { readonly type: 'fatal'; readonly message: string }
+  | { readonly type: 'reply'; readonly id: number; readonly reply: CommandReply; readonly changes: ChangeSummary | null; readonly timings: Timings }
+  | { readonly type: 'changed'; readonly changes: ChangeSummary }
+  | { readonly type: 'event'; readonly event: OwnerEvent }
+  | { readonly type: 'closed' };
+
+/** A reader's answer plus what it depends on, for the front end's cache. */
+export interface ReaderReply extends QueryReply {
+  /** Cache dependencies ('c:<cluster>', 'p:<proxy>', '#epoch', '#keys', '#failures', '#failed', '#any'); null = do not cache. */
+  readonly deps: readonly string[] | null;
+}

@@ -1,0 +1,243 @@
+/**
+ * The threaded backend: writes go to the owner thread, reads to a piscina
+ * pool of readers holding snapshot replicas, and answers are kept in an
+ * in-process cache until something they depend on changes, so that a
+ * coordinator polling unchanged data costs no thread round trip.
+ *
+ * Read-your-writes: the owner publishes a change before it answers, and the
+ * cache drops what the change touched before the answer is passed on, so
+ * every read sent after a write's answer sees that write.
+ */
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import type { Command } from '../domain/commands.js';
+import type { Backend } from '../service/backend.js';
+import { allocateSnapshotBuffers, kGeneration } from '../snapshot/layout.js';
+import type { SnapshotBuffers } from '../snapshot/layout.js';
+import type { ChangeSummary, CommandReply, OwnerEvent, OwnerOptions, OwnerOutbound, QueryReply, QueryRequest, ReadSettings, ReaderReply, Timings } from './messages.js';
+
+export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers'> {
+  /** Reader threads; 0 picks one per core beyond the front end's, at least 1. */
+  readonly readerThreads: number;
+  /** Writes waiting for the owner before new ones are refused with SERVICE_BUSY. */
+  readonly maxPendingWrites?: number;
+  /** Reads waiting for a reader before new ones are refused with SERVICE_BUSY. */
+  readonly maxQueuedReads?: number;
+  /** Answers kept in the front end's cache before it is cleared. */
+  readonly maxCachedAnswers?: number;
+  readonly onEvent?: (event: OwnerEvent) => void;
+  readonly onCommandTimings?: (kind: string, timings: Timings) => void;
+}
+
+interface CacheEntry {
+  readonly generation: number;
+  readonly body: string;
+  readonly deps: readonly string[];
+}
+
+class BusyError extends Error {}
+
+const EMPTY_DEPS: readonly string[] = [];
+
+export class ThreadedBackend implements Backend {
+  private readonly owner: Worker;
+  private readonly pool: Piscina;
+  private readonly control: Int32Array;
+  private readonly pending = new Map<number, { resolve: (r: CommandReply) => void; reject: (e: Error) => void; kind: string }>();
+  private nextId = 1;
+  private closing: Promise<void> | null = null;
+  private readonly cache = new Map<string, CacheEntry>();
+  /** Generation at which each dependency last changed. */
+  private readonly changedAt = new Map<string, number>();
+  private ownerExit: Error | null = null;
+
+  private constructor(
+    private readonly options: ThreadedOptions,
+    readonly buffers: SnapshotBuffers,
+    owner: Worker,
+  ) {
+    this.owner = owner;
+    this.control = new Int32Array(buffers.control);
+    const threads = options.readerThreads > 0 ? options.readerThreads : Math.max(1, availableParallelism() - 1);
+    const settings: ReadSettings = options.settings;
+    this.pool = new Piscina({
+      filename: new URL('../../workers/query.js', import.meta.url).href,
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: 2 ** 31 - 1,
+      maxQueue: options.maxQueuedReads ?? 4096,
+      workerData: { buffers, settings },
+    });
+    owner.on('message', (m: OwnerOutbound) => this.onOwnerMessage(m));
+    owner.on('exit', (code) => {
+      this.ownerExit = new Error(`owner thread exited with code ${code}`);
+      for (const p of this.pending.values()) p.reject(this.ownerExit);
+      this.pending.clear();
+    });
+  }
+
+  /** Starts the owner (loading the metadata file if configured) and the reader pool. */
+  static async start(options: ThreadedOptions): Promise<ThreadedBackend> {
+    const buffers = allocateSnapshotBuffers();
+    const ownerOptions: OwnerOptions = {
+      buffers,
+      settings: options.settings,
+      metaFilename: options.metaFilename,
+      recoverFromMetaFile: options.recoverFromMetaFile,
+      autoUpdateMetaFile: options.autoUpdateMetaFile,
+      updateMetaFileIntervalSec: options.updateMetaFileIntervalSec,
+      replicaAddresses: options.replicaAddresses,
+      syncMetaIntervalSec: options.syncMetaIntervalSec,
+      apiToken: options.apiToken,
+      debug: options.debug,
+    };
+    const owner = new Worker(new URL('../../workers/owner.js', import.meta.url), { workerData: ownerOptions });
+    await new Promise<void>((resolve, reject) => {
+      const onMessage = (m: OwnerOutbound) => {
+        if (m.type === 'ready') done(null);
+        else if (m.type === 'fatal') done(new Error(m.message));
+      };
+      const onExit = (code: number) => done(new Error(`owner thread exited with code ${code} during start`));
+      const onError = (err: Error) => done(err);
+      const done = (err: Error | null) => {
+        owner.off('message', onMessage);
+        owner.off('exit', onExit);
+        owner.off('error', onError);
+        if (err) reject(err);
+        else resolve();
+      };
+      owner.on('message', onMessage);
+      owner.on('exit', onExit);
+      owner.on('error', onError);
+    });
+    return new ThreadedBackend(options, buffers, owner);
+  }
+
+  generation(): number {
+    return Atomics.load(this.control, kGeneration);
+  }
+
+  async query(q: QueryRequest): Promise<QueryReply> {
+    const key = cacheKey(q);
+    if (key !== null) {
+      const hit = this.cache.get(key);
+      if (hit && this.isFresh(hit)) return hit;
+    }
+    let reply: ReaderReply;
+    try {
+      reply = (await this.pool.run(q)) as ReaderReply;
+    } catch (err) {
+      if (err instanceof Error && /queue.*(full|limit)/i.test(err.message)) throw new BusyError(err.message);
+      throw err;
+    }
+    if (key !== null && reply.deps !== null) {
+      if (this.cache.size >= (this.options.maxCachedAnswers ?? 200_000)) this.cache.clear();
+      this.cache.set(key, { generation: reply.generation, body: reply.body, deps: reply.deps ?? EMPTY_DEPS });
+    }
+    return reply;
+  }
+
+  command(cmd: Command): Promise<CommandReply> {
+    if (this.closing || this.ownerExit) return Promise.resolve({ ok: false, generation: this.generation(), error: { code: 'SERVICE_BUSY', message: 'the broker is shutting down' } });
+    if (this.pending.size >= (this.options.maxPendingWrites ?? 10_000)) {
+      return Promise.resolve({ ok: false, generation: this.generation(), error: { code: 'SERVICE_BUSY' } });
+    }
+    const id = this.nextId++;
+    return new Promise<CommandReply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, kind: cmd.kind });
+      this.owner.postMessage({ type: 'command', id, cmd });
+    });
+  }
+
+  /** Stops taking writes, waits for those in flight, flushes the owner and stops every thread. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      while (this.pending.size > 0) await new Promise((r) => setTimeout(r, 5));
+      if (!this.ownerExit) {
+        await new Promise<void>((resolve) => {
+          this.owner.on('message', (m: OwnerOutbound) => m.type === 'closed' && resolve());
+          this.owner.once('exit', () => resolve());
+          this.owner.postMessage({ type: 'close' });
+        });
+        await this.owner.terminate();
+      }
+      await this.pool.destroy();
+    })();
+    return this.closing;
+  }
+
+  private isFresh(entry: CacheEntry): boolean {
+    if ((this.changedAt.get('#full') ?? -1) > entry.generation) return false;
+    for (const dep of entry.deps) {
+      if ((this.changedAt.get(dep) ?? -1) > entry.generation) return false;
+    }
+    return true;
+  }
+
+  private noteChanges(c: ChangeSummary): void {
+    const g = c.generation;
+    const mark = (dep: string) => {
+      if ((this.changedAt.get(dep) ?? -1) < g) this.changedAt.set(dep, g);
+    };
+    mark('#any');
+    for (const name of c.clusters) mark(`c:${name}`);
+    for (const address of c.proxies) mark(`p:${address}`);
+    if (c.failures) mark('#failures');
+    if (c.failed) mark('#failed');
+    if (c.epoch) mark('#epoch');
+    if (c.keys) mark('#keys');
+    if (c.full) {
+      mark('#full');
+      // Every per-key mark is superseded by #full; drop them to bound memory.
+      for (const k of [...this.changedAt.keys()]) if (!k.startsWith('#')) this.changedAt.delete(k);
+      this.cache.clear();
+    }
+  }
+
+  private onOwnerMessage(m: OwnerOutbound): void {
+    switch (m.type) {
+      case 'reply': {
+        const p = this.pending.get(m.id);
+        if (m.changes) this.noteChanges(m.changes);
+        if (p) {
+          this.pending.delete(m.id);
+          this.options.onCommandTimings?.(p.kind, m.timings);
+          p.resolve(m.reply);
+        }
+        return;
+      }
+      case 'changed':
+        this.noteChanges(m.changes);
+        return;
+      case 'event':
+        this.options.onEvent?.(m.event);
+        return;
+      default:
+        return;
+    }
+  }
+}
+
+export function isBusyError(err: unknown): boolean {
+  return err instanceof BusyError;
+}
+
+function cacheKey(q: QueryRequest): string | null {
+  switch (q.name) {
+    case 'clusterMeta':
+      return `c ${q.cluster}`;
+    case 'proxyMeta':
+      return `p ${q.address}`;
+    case 'clusterNames':
+    case 'proxyAddresses':
+      return `${q.name} ${q.offset ?? ''} ${q.limit ?? ''}`;
+    case 'failures':
+      return `failures ${q.now}`;
+    case 'failedProxies':
+    case 'metadata':
+      return q.name;
+    case 'checkResources':
+      return null;
+  }
+}

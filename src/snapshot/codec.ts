@@ -1,0 +1,90 @@
+/**
+ * Change records: what one generation changed, as JSON. Encoding and
+ * applying cost follows the size of the change, not of the store.
+ */
+import { storeFromDocument, storeToDocument } from '../domain/store.js';
+import type { ChangeSet } from '../domain/store.js';
+import type { ClusterStore, MetaDocument, MetaStore, MutableStore, ProxyResource } from '../domain/types.js';
+
+export interface ChangeRecord {
+  /** global epoch after the change */
+  readonly e: number;
+  /** clusters replaced (record) or removed (null) */
+  readonly c?: Record<string, ClusterStore | null>;
+  /** proxies replaced or removed */
+  readonly p?: Record<string, ProxyResource | null>;
+  /** failure reports replaced or removed */
+  readonly f?: Record<string, Record<string, number> | null>;
+  /** the whole failed_proxies list, when it changed */
+  readonly x?: string[];
+}
+
+export function encodeChanges(store: MetaStore, changes: ChangeSet): string {
+  const record: { e: number; c?: Record<string, ClusterStore | null>; p?: Record<string, ProxyResource | null>; f?: Record<string, Record<string, number> | null>; x?: string[] } = {
+    e: store.globalEpoch,
+  };
+  if (changes.clusters.size > 0) {
+    record.c = {};
+    for (const name of changes.clusters) record.c[name] = store.clusters.get(name) ?? null;
+  }
+  if (changes.proxies.size > 0) {
+    record.p = {};
+    for (const address of changes.proxies) record.p[address] = store.proxies.get(address) ?? null;
+  }
+  if (changes.failures.size > 0) {
+    record.f = {};
+    for (const address of changes.failures) {
+      const reports = store.failures.get(address);
+      record.f[address] = reports ? Object.fromEntries(reports) : null;
+    }
+  }
+  if (changes.failedProxies) record.x = [...store.failedProxies];
+  return JSON.stringify(record);
+}
+
+/** Freezes a freshly parsed record tree so that readers cannot change a snapshot by accident. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
+
+/** Applies a change record to a reader's replica in place. */
+export function applyChanges(store: MutableStore, record: ChangeRecord): void {
+  store.globalEpoch = record.e;
+  let keysChanged = false;
+  for (const [name, cluster] of Object.entries(record.c ?? {})) {
+    if (cluster === null) keysChanged = store.clusters.delete(name) || keysChanged;
+    else {
+      if (!store.clusters.has(name)) keysChanged = true;
+      store.clusters.set(name, deepFreeze(cluster));
+    }
+  }
+  for (const [address, proxy] of Object.entries(record.p ?? {})) {
+    if (proxy === null) keysChanged = store.proxies.delete(address) || keysChanged;
+    else {
+      if (!store.proxies.has(address)) keysChanged = true;
+      store.proxies.set(address, deepFreeze(proxy));
+    }
+  }
+  for (const [address, reports] of Object.entries(record.f ?? {})) {
+    if (reports === null) store.failures.delete(address);
+    else store.failures.set(address, new Map(Object.entries(reports)));
+  }
+  if (record.x) store.failedProxies = new Set(record.x);
+  store.revision += 1;
+  if (keysChanged) store.keysRevision += 1;
+}
+
+export function encodeFull(store: MetaStore): string {
+  return JSON.stringify(storeToDocument(store));
+}
+
+export function decodeFull(json: string): MutableStore {
+  const store = storeFromDocument(JSON.parse(json) as MetaDocument);
+  for (const cluster of store.clusters.values()) deepFreeze(cluster);
+  for (const proxy of store.proxies.values()) deepFreeze(proxy);
+  return store;
+}

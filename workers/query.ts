@@ -1,0 +1,24 @@
+/**
+ * A reader thread of the piscina pool. Each task first catches up with the
+ * newest published snapshot, then answers from its own replica. Reads never
+ * write to shared state.
+ */
+import { workerData } from 'piscina';
+import type { QueryRequest, ReadSettings, ReaderReply } from '../src/rpc/messages.js';
+import { answerQuery } from '../src/service/answers.js';
+import { queryDeps } from '../src/service/deps.js';
+import type { SnapshotBuffers } from '../src/snapshot/layout.js';
+import { SnapshotReader } from '../src/snapshot/reader.js';
+
+interface ReaderData {
+  readonly buffers: SnapshotBuffers;
+  readonly settings: ReadSettings;
+}
+
+const data = workerData as ReaderData;
+const reader = new SnapshotReader(data.buffers);
+
+export default function answer(q: QueryRequest): ReaderReply {
+  const { store, generation } = reader.refresh();
+  return { generation, body: answerQuery(store, q, data.settings), deps: queryDeps(store, q) };
+}
