@@ -3,144 +3,148 @@
  * proxies on different hosts so that masters and, after a failover, the
  * promoted replicas spread evenly over hosts.
  *
- * Unlike the reference, the link table is built from chunks only (hosts
- * with no chunk between them have zero links implicitly), so the cost is
- * linear in proxies plus chunks instead of quadratic in proxies. Ties are
- * broken by host name, then proxy address, so allocation is deterministic.
+ * The reference rebuilds a host link table from every pair of proxies on
+ * each allocation. Here the free proxies per host and the link counts come
+ * from an index kept current by every write (alloc-index.ts), so one
+ * allocation costs O(hosts) per chunk, whatever the number of proxies.
+ * Ties are broken by host name, then proxy address: allocation is
+ * deterministic.
  */
+import { allocationIndex } from './alloc-index.js';
+import type { AllocationIndex } from './alloc-index.js';
 import { BrokerError } from './errors.js';
-import { compareBytes } from './names.js';
 import type { Draft } from './store.js';
 import type { ProxyResource } from './types.js';
 
-/** host => free, healthy proxy addresses, sorted descending so pop() yields the smallest. */
-export type FreePool = Map<string, string[]>;
-
-export function freeProxiesByHost(draft: Draft): FreePool {
-  const pool: FreePool = new Map();
-  for (const proxy of draft.store.proxies.values()) {
-    if (proxy.cluster !== null || draft.isUnhealthy(proxy.proxy_address)) continue;
-    let list = pool.get(proxy.host);
-    if (!list) pool.set(proxy.host, (list = []));
-    list.push(proxy.proxy_address);
-  }
-  for (const list of pool.values()) list.sort((a, b) => compareBytes(b, a));
-  return pool;
-}
-
-/** Symmetric count of chunks linking two hosts, over every cluster. */
-export class LinkTable {
-  private readonly links = new Map<string, Map<string, number>>();
-
-  static fromDraft(draft: Draft): LinkTable {
-    const table = new LinkTable();
-    for (const cluster of draft.store.clusters.values()) {
-      for (const chunk of cluster.chunks) table.add(chunk.hosts[0], chunk.hosts[1]);
-    }
-    return table;
-  }
-
-  get(a: string, b: string): number {
-    return this.links.get(a)?.get(b) ?? 0;
-  }
-
-  add(a: string, b: string): void {
-    this.bump(a, b);
-    this.bump(b, a);
-  }
-
-  private bump(a: string, b: string): void {
-    let row = this.links.get(a);
-    if (!row) this.links.set(a, (row = new Map()));
-    row.set(b, (row.get(b) ?? 0) + 1);
-  }
-}
-
-function totalFree(pool: FreePool): number {
-  let n = 0;
-  for (const list of pool.values()) n += list.length;
-  return n;
-}
-
-/** The host with the most free proxies; ties to the smallest name. */
-function fullestHost(pool: FreePool): string | null {
-  let best: string | null = null;
-  let bestCount = 0;
-  for (const [host, list] of pool) {
-    const n = list.length;
-    if (n > bestCount || (n === bestCount && n > 0 && best !== null && compareBytes(host, best) < 0)) {
-      best = host;
-      bestCount = n;
-    }
-  }
-  return best;
-}
-
 /**
- * Among hosts other than `from` (and `exclude`) with free proxies: the one
- * with the fewest links to `from`, then the most free proxies, then the
- * smallest name.
+ * A working view of the free proxies: each host's sorted list from the
+ * index, minus those taken from its front or trimmed from its back. Hosts
+ * are held in name order, so every scan breaks ties by keeping the first
+ * candidate. The index itself is never changed.
  */
-export function leastLinkedHost(pool: FreePool, links: LinkTable, from: string, exclude?: string): string | null {
-  let best: string | null = null;
-  let bestLinks = 0;
-  let bestFree = 0;
-  for (const [host, list] of pool) {
-    if (host === from || host === exclude || list.length === 0) continue;
-    const l = links.get(from, host);
-    const f = list.length;
-    if (
-      best === null ||
-      l < bestLinks ||
-      (l === bestLinks && (f > bestFree || (f === bestFree && compareBytes(host, best) < 0)))
-    ) {
-      best = host;
-      bestLinks = l;
-      bestFree = f;
-    }
+export class FreePool {
+  readonly hosts: readonly string[];
+  private readonly lists: (readonly string[])[];
+  private readonly taken: Int32Array;
+  private readonly trimmed: Int32Array;
+
+  constructor(readonly index: AllocationIndex) {
+    this.hosts = index.hosts;
+    this.lists = index.hosts.map((h) => index.freeByHost.get(h)!);
+    this.taken = new Int32Array(this.hosts.length);
+    this.trimmed = new Int32Array(this.hosts.length);
   }
-  return best;
+
+  count(i: number): number {
+    return this.lists[i]!.length - this.taken[i]! - this.trimmed[i]!;
+  }
+
+  total(): number {
+    let n = 0;
+    for (let i = 0; i < this.hosts.length; i++) n += this.count(i);
+    return n;
+  }
+
+  /** The smallest free address on host i, without taking it. */
+  peek(i: number): string {
+    return this.lists[i]![this.taken[i]!]!;
+  }
+
+  take(i: number): string {
+    const address = this.peek(i);
+    this.taken[i]! += 1;
+    return address;
+  }
+
+  /** Drops the largest free address of host i from consideration. */
+  trim(i: number): void {
+    this.trimmed[i]! += 1;
+  }
+
+  /** The host with the most free proxies (first by name on ties), or -1. */
+  fullest(): number {
+    let best = -1;
+    let bestCount = 0;
+    for (let i = 0; i < this.hosts.length; i++) {
+      const n = this.count(i);
+      if (n > bestCount) {
+        best = i;
+        bestCount = n;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * Among hosts other than `from` and `exclude` with free proxies: the one
+   * with the fewest chunk links to `from`, then the most free proxies, then
+   * the first by name; -1 if none.
+   */
+  leastLinked(from: string, exclude?: string, extraLinks?: ReadonlyMap<string, number>): number {
+    const row = this.index.linkRow(from);
+    let best = -1;
+    let bestLinks = 0;
+    let bestFree = 0;
+    for (let i = 0; i < this.hosts.length; i++) {
+      const f = this.count(i);
+      if (f === 0) continue;
+      const host = this.hosts[i]!;
+      if (host === from || host === exclude) continue;
+      const l = (row?.get(host) ?? 0) + (extraLinks?.get(host) ?? 0);
+      if (best === -1 || l < bestLinks || (l === bestLinks && f > bestFree)) {
+        best = i;
+        bestLinks = l;
+        bestFree = f;
+      }
+    }
+    return best;
+  }
 }
 
-/**
- * Drops proxies from the fullest host until no host holds more than half
- * of the free proxies, as the reference does before pairing.
- */
-function trimFullestHost(pool: FreePool): void {
-  const host = fullestHost(pool);
-  if (host === null) return;
-  const list = pool.get(host)!;
-  let free = totalFree(pool);
-  while (list.length * 2 > free) {
-    list.shift(); // the largest address goes first; pop() hands out the smallest
-    free -= 1;
-  }
+export function freePool(draft: Draft): FreePool {
+  return new FreePool(allocationIndex(draft.store));
 }
 
 /**
  * Picks `proxyNum` free proxies (an even number) as chunk pairs on
- * different hosts. Throws NO_AVAILABLE_RESOURCE or RESOURCE_NOT_BALANCE.
+ * different hosts. As the reference does, it first drops proxies from the
+ * fullest host until no host holds more than half of the free proxies.
+ * Throws NO_AVAILABLE_RESOURCE or RESOURCE_NOT_BALANCE.
  */
 export function allocateChunks(draft: Draft, proxyNum: number): [ProxyResource, ProxyResource][] {
-  const pool = freeProxiesByHost(draft);
-  trimFullestHost(pool);
-  const free = totalFree(pool);
+  const pool = freePool(draft);
+  let free = pool.total();
+  const fullest = pool.fullest();
+  if (fullest >= 0) {
+    while (pool.count(fullest) * 2 > free) {
+      pool.trim(fullest);
+      free -= 1;
+    }
+  }
   if (free < proxyNum) throw new BrokerError('NO_AVAILABLE_RESOURCE');
-  let maxOnHost = 0;
-  for (const list of pool.values()) maxOnHost = Math.max(maxOnHost, list.length);
-  if (maxOnHost * 2 > free) throw new BrokerError('RESOURCE_NOT_BALANCE');
+  const after = pool.fullest();
+  if (after >= 0 && pool.count(after) * 2 > free) throw new BrokerError('RESOURCE_NOT_BALANCE');
 
-  const links = LinkTable.fromDraft(draft);
+  // Links made by this allocation, on top of the index's counts: host => (host => n).
+  const added = new Map<string, Map<string, number>>();
+  const addLink = (a: string, b: string) => {
+    let row = added.get(a);
+    if (!row) added.set(a, (row = new Map()));
+    row.set(b, (row.get(b) ?? 0) + 1);
+  };
   const pairs: [ProxyResource, ProxyResource][] = [];
   while (pairs.length * 2 < proxyNum) {
-    const firstHost = fullestHost(pool);
-    if (firstHost === null) throw new BrokerError('NO_AVAILABLE_RESOURCE');
-    const first = pool.get(firstHost)!.pop()!;
-    const secondHost = leastLinkedHost(pool, links, firstHost);
-    if (secondHost === null) throw new BrokerError('RESOURCE_NOT_BALANCE');
-    const second = pool.get(secondHost)!.pop()!;
-    links.add(firstHost, secondHost);
-    pairs.push([draft.proxy(first)!, draft.proxy(second)!]);
+    const first = pool.fullest();
+    if (first < 0) throw new BrokerError('NO_AVAILABLE_RESOURCE');
+    const firstHost = pool.hosts[first]!;
+    const firstAddress = pool.take(first);
+    const second = pool.leastLinked(firstHost, undefined, added.get(firstHost));
+    if (second < 0) throw new BrokerError('RESOURCE_NOT_BALANCE');
+    const secondHost = pool.hosts[second]!;
+    const secondAddress = pool.take(second);
+    addLink(firstHost, secondHost);
+    addLink(secondHost, firstHost);
+    pairs.push([draft.proxy(firstAddress)!, draft.proxy(secondAddress)!]);
   }
   return pairs;
 }

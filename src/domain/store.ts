@@ -2,6 +2,7 @@
  * Building stores: the empty store, conversion from and to the stored
  * document, and Draft, the journaling writer every command goes through.
  */
+import { dropIndex, existingIndex } from './alloc-index.js';
 import { META_VERSION } from './constants.js';
 import type { ClusterStore, FailureReports, MetaDocument, MetaStore, MutableStore, ProxyResource } from './types.js';
 
@@ -59,6 +60,7 @@ export function replaceStore(target: MutableStore, source: MutableStore): void {
   target.failures = source.failures;
   target.revision += 1;
   target.keysRevision += 1;
+  dropIndex(target);
 }
 
 /** What a command changed, by key; publication sends only these. */
@@ -112,16 +114,24 @@ export class Draft {
   }
 
   setCluster(cluster: ClusterStore): void {
-    if (!this.store.clusters.has(cluster.name)) this.keysChanged = true;
-    this.remember(this.store.clusters, cluster.name);
-    this.store.clusters.set(cluster.name, cluster);
-    this.changedClusters.add(cluster.name);
+    this.replaceCluster(cluster.name, cluster);
   }
 
   deleteCluster(name: string): void {
-    if (this.store.clusters.has(name)) this.keysChanged = true;
-    this.remember(this.store.clusters, name);
-    this.store.clusters.delete(name);
+    this.replaceCluster(name, undefined);
+  }
+
+  private replaceCluster(name: string, next: ClusterStore | undefined): void {
+    const clusters = this.store.clusters;
+    const prev = clusters.get(name);
+    if ((prev === undefined) !== (next === undefined)) this.keysChanged = true;
+    const put = (from: ClusterStore | undefined, to: ClusterStore | undefined) => {
+      if (to) clusters.set(name, to);
+      else clusters.delete(name);
+      existingIndex(this.store)?.clusterReplaced(from, to);
+    };
+    this.journal.push(() => put(next, prev));
+    put(prev, next);
     this.changedClusters.add(name);
   }
 
@@ -130,10 +140,26 @@ export class Draft {
   }
 
   setProxy(proxy: ProxyResource): void {
-    if (!this.store.proxies.has(proxy.proxy_address)) this.keysChanged = true;
-    this.remember(this.store.proxies, proxy.proxy_address);
-    this.store.proxies.set(proxy.proxy_address, proxy);
-    this.changedProxies.add(proxy.proxy_address);
+    this.replaceProxy(proxy.proxy_address, proxy);
+  }
+
+  private replaceProxy(address: string, next: ProxyResource | undefined): void {
+    const proxies = this.store.proxies;
+    const prev = proxies.get(address);
+    if ((prev === undefined) !== (next === undefined)) this.keysChanged = true;
+    const put = (to: ProxyResource | undefined) => {
+      if (to) proxies.set(address, to);
+      else proxies.delete(address);
+      this.touched(address);
+    };
+    this.journal.push(() => put(prev));
+    put(next);
+    this.changedProxies.add(address);
+  }
+
+  /** Keeps the allocation index, if any, in step with a proxy's state. */
+  private touched(address: string): void {
+    existingIndex(this.store)?.proxyTouched(address);
   }
 
   /** Sets the `cluster` field of a proxy, if it exists and differs. */
@@ -143,17 +169,15 @@ export class Draft {
   }
 
   deleteProxy(address: string): void {
-    if (this.store.proxies.has(address)) this.keysChanged = true;
-    this.remember(this.store.proxies, address);
-    this.store.proxies.delete(address);
-    this.changedProxies.add(address);
+    this.replaceProxy(address, undefined);
   }
 
   addFailedProxy(address: string): void {
     const set = this.store.failedProxies;
     if (set.has(address)) return;
     set.add(address);
-    this.journal.push(() => set.delete(address));
+    this.touched(address);
+    this.journal.push(() => (set.delete(address), this.touched(address)));
     this.failedChanged = true;
   }
 
@@ -161,7 +185,8 @@ export class Draft {
     const set = this.store.failedProxies;
     if (!set.has(address)) return;
     set.delete(address);
-    this.journal.push(() => set.add(address));
+    this.touched(address);
+    this.journal.push(() => (set.add(address), this.touched(address)));
     this.failedChanged = true;
   }
 
@@ -169,9 +194,14 @@ export class Draft {
   setFailures(address: string, reports: FailureReports | null): void {
     const map = this.store.failures;
     if ((reports === null || reports.size === 0) && !map.has(address)) return;
-    this.remember(map, address);
-    if (reports === null || reports.size === 0) map.delete(address);
-    else map.set(address, reports);
+    const prev = map.get(address);
+    const put = (to: FailureReports | undefined) => {
+      if (to && to.size > 0) map.set(address, to);
+      else map.delete(address);
+      this.touched(address);
+    };
+    this.journal.push(() => put(prev));
+    put(reports ?? undefined);
     this.changedFailures.add(address);
   }
 
@@ -199,14 +229,5 @@ export class Draft {
       epoch: this.store.globalEpoch !== this.startEpoch,
       keys: this.keysChanged,
     };
-  }
-
-  private remember<V>(map: Map<string, V>, key: string): void {
-    if (map.has(key)) {
-      const prev = map.get(key) as V;
-      this.journal.push(() => map.set(key, prev));
-    } else {
-      this.journal.push(() => map.delete(key));
-    }
   }
 }

@@ -2,6 +2,7 @@
  * Change records: what one generation changed, as JSON. Encoding and
  * applying cost follows the size of the change, not of the store.
  */
+import { dropIndex } from '../domain/alloc-index.js';
 import { storeFromDocument, storeToDocument } from '../domain/store.js';
 import type { ChangeSet } from '../domain/store.js';
 import type { ClusterStore, MetaDocument, MetaStore, MutableStore, ProxyResource } from '../domain/types.js';
@@ -76,6 +77,8 @@ export function applyChanges(store: MutableStore, record: ChangeRecord): void {
   if (record.x) store.failedProxies = new Set(record.x);
   store.revision += 1;
   if (keysChanged) store.keysRevision += 1;
+  // Replicas change outside a Draft; the index is rebuilt if a read needs it.
+  dropIndex(store);
 }
 
 export function encodeFull(store: MetaStore): string {

@@ -1,5 +1,5 @@
 /** Failover: master takeover inside the chunk, then replacement of the failed proxy. */
-import { freeProxiesByHost, leastLinkedHost, LinkTable } from '../allocate.js';
+import { freePool } from '../allocate.js';
 import { findProxyInChunks } from '../chunks.js';
 import { BrokerError, PartialFailure } from '../errors.js';
 import type { Draft } from '../store.js';
@@ -50,11 +50,9 @@ function takeOver(draft: Draft, cluster: ClusterStore, chunkIndex: number, side:
  * surviving proxy's host. On that host, the smallest address.
  */
 function pickReplacement(draft: Draft, failedHost: string, survivingHost: string): string | null {
-  const pool = freeProxiesByHost(draft);
-  const host = leastLinkedHost(pool, LinkTable.fromDraft(draft), failedHost, survivingHost);
-  if (host === null) return null;
-  const list = pool.get(host)!;
-  return list[list.length - 1]!;
+  const pool = freePool(draft);
+  const host = pool.leastLinked(failedHost, survivingHost);
+  return host < 0 ? null : pool.peek(host);
 }
 
 /**
