@@ -1,0 +1,258 @@
+/**
+ * `make bench`: every figure of the threaded-design issue, each against a
+ * baseline measured in the same run, printed as a table and written to
+ * bench/results/latest.{json,md}. Loads are bounded in time and count and
+ * go to 127.0.0.1 only.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import autocannon from 'autocannon';
+import { storeToDocument } from '../src/domain/store.js';
+import { runApplyBench } from './apply.js';
+import { buildFleet, clusterNameOf, LARGE, SMALL } from './fixtures.js';
+import type { FleetShape } from './fixtures.js';
+import { HttpClient, median, quantile, runAll } from './http-client.js';
+import { startBaseline, startBroker } from './processes.js';
+import type { Child } from './processes.js';
+
+const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+
+interface Row {
+  figure: string;
+  value: number;
+  baseline: number | null;
+  ratio: number | null;
+  unit: string;
+  target: string;
+  met: boolean | null;
+}
+const rows: Row[] = [];
+const notes: string[] = [];
+
+function row(figure: string, value: number, baseline: number | null, unit: string, target: string, met: (ratio: number | null, value: number) => boolean | null): void {
+  const ratio = baseline === null || baseline === 0 ? null : value / baseline;
+  rows.push({ figure, value, baseline, ratio, unit, target, met: met(ratio, value) });
+  console.log(`  ${figure}: ${fmt(value)} ${unit}${baseline === null ? '' : ` vs ${fmt(baseline)} (ratio ${ratio?.toFixed(3)})`}`);
+}
+
+function fmt(n: number): string {
+  return Math.abs(n) >= 100 ? n.toFixed(0) : n.toFixed(3);
+}
+
+async function load(port: number, paths: readonly string[], seconds = DURATION): Promise<{ rps: number; p99: number; errors: number; non2xx: number }> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests: paths.map((path) => ({ method: 'GET', path })),
+  });
+  return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx };
+}
+
+function readPaths(doc: ReturnType<typeof storeToDocument>): string[] {
+  const proxies = Object.keys(doc.all_proxies).map((a) => `/api/v2/proxies/meta/${a}`);
+  const clusters = Object.keys(doc.clusters).map((n) => `/api/v2/clusters/meta/${n}`);
+  const paths: string[] = [];
+  // Interleave so every connection rotates over both kinds.
+  for (let i = 0; i < Math.max(proxies.length, clusters.length); i++) {
+    if (i < proxies.length) paths.push(proxies[i]!);
+    if (i < clusters.length) paths.push(clusters[i]!);
+  }
+  return paths;
+}
+
+async function loadFleet(broker: Child, shape: FleetShape): Promise<ReturnType<typeof storeToDocument>> {
+  const doc = storeToDocument(buildFleet(shape));
+  const client = new HttpClient(broker.port, 1);
+  const res = await client.request('PUT', '/api/v2/metadata', JSON.stringify(doc));
+  client.close();
+  if (res.status !== 200) throw new Error(`restore failed: ${res.status} ${res.body}`);
+  return doc;
+}
+
+async function medianBodySize(port: number, paths: readonly string[]): Promise<number> {
+  const client = new HttpClient(port, 8);
+  const sizes: number[] = [];
+  const sample = paths.filter((_, i) => i % Math.max(1, Math.floor(paths.length / 400)) === 0);
+  await runAll(sample, 8, async (p) => void sizes.push(Buffer.byteLength((await client.get(p)).body)));
+  client.close();
+  return median(sizes);
+}
+
+async function readThroughput(shape: FleetShape): Promise<void> {
+  console.log(`\n[1] reads on ${shape.name}`);
+  const broker = await startBroker();
+  try {
+    const doc = await loadFleet(broker, shape);
+    const paths = readPaths(doc);
+    const size = await medianBodySize(broker.port, paths);
+    await load(broker.port, paths, 2); // warm the answer cache and the JIT
+    const measured = await load(broker.port, paths);
+    const ceiling = await startBaseline('fixed', String(size));
+    let base;
+    try {
+      await load(ceiling.port, paths, 2);
+      base = await load(ceiling.port, paths);
+    } finally {
+      await ceiling.stop();
+    }
+    if (measured.errors || measured.non2xx) notes.push(`${shape.name} reads: ${measured.errors} errors, ${measured.non2xx} non-2xx`);
+    row(`1. ${shape.name} GET proxy+cluster meta, requests/s`, measured.rps, base.rps, 'req/s', '>= 0.8 of ceiling', (r) => (r === null ? null : r >= 0.8));
+    row(`1. ${shape.name} GET proxy+cluster meta, p99 latency`, measured.p99, base.p99, 'ms', 'reported', () => null);
+    if (shape === LARGE) {
+      await readsWithWrites(broker, doc, paths, base.rps);
+      await propagation(broker, doc);
+      await pollRound(broker);
+      row('5. Large peak resident memory, all threads', broker.peakRss() / 2 ** 20, null, 'MiB', '<= 400 MiB', (_r, v) => v <= 400);
+    }
+  } finally {
+    await broker.stop();
+  }
+}
+
+async function readsWithWrites(broker: Child, doc: ReturnType<typeof storeToDocument>, paths: readonly string[], ceilingRps: number): Promise<void> {
+  console.log('\n[2] reads with 20 failure reports/s and 1 cluster change/s');
+  const client = new HttpClient(broker.port, 4);
+  const addresses = Object.keys(doc.all_proxies);
+  const latencies: number[] = [];
+  let stop = false;
+  let n = 0;
+  const write = async (method: string, path: string, body?: string) => {
+    const started = performance.now();
+    const res = await client.request(method, path, body);
+    latencies.push(performance.now() - started);
+    if (res.status !== 200) notes.push(`write ${method} ${path} answered ${res.status}`);
+  };
+  const writer = (async () => {
+    const startedAt = performance.now();
+    while (!stop) {
+      const due = startedAt + n * 50;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (stop) break;
+      if (n % 20 === 19) {
+        await write('PATCH', `/api/v2/clusters/config/${clusterNameOf(n % 1000)}`, JSON.stringify({ compression_strategy: n % 40 < 20 ? 'allow_all' : 'disabled' }));
+      } else {
+        await write('POST', `/api/v2/failures/${addresses[n % addresses.length]}/bench-reporter`);
+      }
+      n += 1;
+    }
+  })();
+  const measured = await load(broker.port, paths);
+  stop = true;
+  await writer;
+  client.close();
+  row('2. Large reads during writes, requests/s', measured.rps, ceilingRps, 'req/s', '>= 0.7 of ceiling', (r) => (r === null ? null : r >= 0.7));
+  row('2. Large write p99 latency during reads', quantile(latencies, 0.99), null, 'ms', '<= 5 ms', (_r, v) => v <= 5);
+  notes.push(`reads-with-writes: ${latencies.length} writes sent`);
+}
+
+async function propagation(broker: Child, doc: ReturnType<typeof storeToDocument>): Promise<void> {
+  console.log('\n[4] write answer to new generation served');
+  const client = new HttpClient(broker.port, 8);
+  const names = Object.keys(doc.clusters);
+  const delays: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const name = names[(i * 7) % names.length]!;
+    const strategy = i % 2 === 0 ? 'set_get_only' : 'allow_all';
+    await client.request('PATCH', `/api/v2/clusters/config/${name}`, JSON.stringify({ compression_strategy: strategy }));
+    const answered = performance.now();
+    // As many reads as there are reader threads and more, all at once: the
+    // generation counts as served when every one of them sees the change.
+    const reads = await Promise.all(Array.from({ length: 8 }, () => client.get(`/api/v2/clusters/meta/${name}`)));
+    const done = performance.now();
+    for (const r of reads) {
+      if (!r.body.includes(`"compression_strategy":"${strategy}"`)) throw new Error('a read after a write did not see it');
+    }
+    delays.push(done - answered);
+  }
+  client.close();
+  row('4. Large write answer -> readers serve new generation, p99', quantile(delays, 0.99), null, 'ms', '<= 5 ms', (_r, v) => v <= 5);
+  row('4. Large write answer -> readers serve new generation, median', median(delays), null, 'ms', 'reported', () => null);
+}
+
+async function pollRound(broker: Child): Promise<void> {
+  console.log('\n[3] coordinator poll round, 32 in flight');
+  const client = new HttpClient(broker.port, 32);
+  const recorded: Record<string, string> = {};
+  const get = async (path: string) => {
+    const res = await client.get(path);
+    recorded[path] = res.body;
+    return res.body;
+  };
+  const round = async (c: { get(path: string): Promise<string> }) => {
+    const started = performance.now();
+    const pageSize = 100;
+    const names: string[] = [];
+    for (let offset = 0; ; offset += pageSize) {
+      const page = (JSON.parse(await c.get(`/api/v2/clusters/names?offset=${offset}&limit=${pageSize}`)) as { names: string[] }).names;
+      names.push(...page);
+      if (page.length < pageSize) break;
+    }
+    const addresses: string[] = [];
+    for (let offset = 0; ; offset += pageSize) {
+      const page = (JSON.parse(await c.get(`/api/v2/proxies/addresses?offset=${offset}&limit=${pageSize}`)) as { addresses: string[] }).addresses;
+      addresses.push(...page);
+      if (page.length < pageSize) break;
+    }
+    const metas = [...names.map((n) => `/api/v2/clusters/meta/${n}`), ...addresses.map((a) => `/api/v2/proxies/meta/${a}`), '/api/v2/failures', '/api/v2/proxies/failed/addresses'];
+    await runAll(metas, 32, async (p) => void (await c.get(p)));
+    return { ms: performance.now() - started, requests: metas.length + names.length / pageSize + addresses.length / pageSize };
+  };
+  await round({ get }); // records the bodies for the replay server and warms up
+  const brokerTimes: number[] = [];
+  let requests = 0;
+  for (let i = 0; i < 3; i++) {
+    const r = await round({ get: async (p) => (await client.get(p)).body });
+    brokerTimes.push(r.ms);
+    requests = r.requests;
+  }
+  client.close();
+  const dir = join(tmpdir(), `metabroker-bench-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'replay.json');
+  writeFileSync(file, JSON.stringify(recorded));
+  const replay = await startBaseline('replay', file);
+  const baseClient = new HttpClient(replay.port, 32);
+  const baseTimes: number[] = [];
+  try {
+    await round({ get: async (p) => (await baseClient.get(p)).body });
+    for (let i = 0; i < 3; i++) baseTimes.push((await round({ get: async (p) => (await baseClient.get(p)).body })).ms);
+  } finally {
+    baseClient.close();
+    await replay.stop();
+  }
+  row(`3. Large full poll round (${Math.round(requests)} requests), wall time`, median(brokerTimes), median(baseTimes), 'ms', '<= 1.3x ceiling', (r) => (r === null ? null : r <= 1.3));
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  console.log('[0] domain cost, in process');
+  for (const f of runApplyBench()) {
+    row(`0. ${f.label}, median`, f.medianMs, null, 'ms', f.label.startsWith('create') ? '< 1 ms' : 'reported', (_r, v) => (f.label.startsWith('create') ? v < 1 : null));
+  }
+  await readThroughput(SMALL);
+  await readThroughput(LARGE);
+
+  const table = [
+    '| figure | value | baseline | ratio | target | met |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.figure} | ${fmt(r.value)} ${r.unit} | ${r.baseline === null ? '' : `${fmt(r.baseline)} ${r.unit}`} | ${r.ratio === null ? '' : r.ratio.toFixed(3)} | ${r.target} | ${r.met === null ? '' : r.met ? 'yes' : 'NO'} |`),
+  ].join('\n');
+  const meta = { date: new Date().toISOString(), node: process.version, seconds: DURATION, connections: CONNECTIONS, wallSeconds: (performance.now() - started) / 1000 };
+  const resultsDir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify({ meta, rows, notes }, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'latest.md'), `# make bench, ${meta.date}\n\nNode ${meta.node}, ${CONNECTIONS} connections, ${DURATION} s per load, wall ${meta.wallSeconds.toFixed(0)} s.\n\n${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+  console.log(`\n${table}\n`);
+  for (const n of notes) console.log(`note: ${n}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
