@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ThreadedBackend } from '../../src/rpc/threaded-backend.js';
+import type { ThreadedOptions } from '../../src/rpc/threaded-backend.js';
+import { proxyAddress } from '../fixtures/stores.js';
+
+function options(overrides: Partial<ThreadedOptions> = {}): ThreadedOptions {
+  return {
+    settings: { failureTtl: 60, failureQuorum: 1, migrationLimit: 1 },
+    metaFilename: join(mkdtempSync(join(tmpdir(), 'metabroker-')), 'metadata'),
+    recoverFromMetaFile: false,
+    autoUpdateMetaFile: false,
+    updateMetaFileIntervalSec: 0,
+    replicaAddresses: [],
+    syncMetaIntervalSec: 0,
+    apiToken: '',
+    debug: true,
+    readerThreads: 2,
+    ...overrides,
+  };
+}
+
+function addProxy(host: number, index: number) {
+  return { kind: 'addProxy' as const, proxy_address: proxyAddress(host, index), nodes: [`127.0.0.${host}:${6000 + 2 * index}`, `127.0.0.${host}:${6001 + 2 * index}`] as const, host: null };
+}
+
+test('ThreadedBackend: writes apply in arrival order and every read after an answer sees it', async (t) => {
+  const backend = await ThreadedBackend.start(options());
+  t.after(() => backend.close());
+  const sent = [];
+  for (let h = 1; h <= 4; h++) for (let i = 1; i <= 5; i++) sent.push(backend.command(addProxy(h, i)));
+  const replies = await Promise.all(sent);
+  // Arrival order: each write's generation is one more than the one before.
+  replies.forEach((r, i) => {
+    assert.ok(r.ok);
+    assert.equal(r.generation, i + 1);
+  });
+  const created = await backend.command({ kind: 'addCluster', name: 'ordered', nodeNumber: 8 });
+  assert.ok(created.ok);
+  // Read-your-writes through the reader pool (and the answer cache).
+  for (let i = 0; i < 20; i++) {
+    const reply = await backend.query({ name: 'clusterMeta', cluster: 'ordered' });
+    assert.ok(reply.generation >= created.generation);
+    const cluster = (JSON.parse(reply.body) as { cluster: { nodes: unknown[] } }).cluster;
+    assert.equal(cluster.nodes.length, 8);
+  }
+  const changed = await backend.command({ kind: 'changeConfig', name: 'ordered', config: { compression_strategy: 'allow_all' } });
+  assert.ok(changed.ok);
+  const after = JSON.parse((await backend.query({ name: 'clusterMeta', cluster: 'ordered' })).body) as { cluster: { config: { compression_strategy: string } } };
+  assert.equal(after.cluster.config.compression_strategy, 'allow_all', 'a cached answer was dropped when its cluster changed');
+  const names = JSON.parse((await backend.query({ name: 'proxyAddresses' })).body) as { addresses: string[] };
+  assert.equal(names.addresses.length, 20);
+});
+
+test('ThreadedBackend: a failed write changes nothing and publishes nothing', async (t) => {
+  const backend = await ThreadedBackend.start(options());
+  t.after(() => backend.close());
+  await backend.command(addProxy(1, 1));
+  const before = await backend.query({ name: 'metadata' });
+  const reply = await backend.command({ kind: 'addCluster', name: 'nope', nodeNumber: 8 });
+  assert.equal(reply.ok, false);
+  assert.equal(backend.generation(), before.generation);
+  assert.equal((await backend.query({ name: 'metadata' })).body, before.body);
+});
+
+test('ThreadedBackend: close finishes the writes in flight and flushes the metadata file', async () => {
+  const opts = options({ autoUpdateMetaFile: true });
+  const backend = await ThreadedBackend.start(opts);
+  const inFlight = [];
+  for (let i = 1; i <= 30; i++) inFlight.push(backend.command(addProxy(1 + (i % 3), i)));
+  const closing = backend.close();
+  const replies = await Promise.all(inFlight);
+  await closing;
+  assert.ok(replies.every((r) => r.ok));
+  const saved = JSON.parse(readFileSync(opts.metaFilename, 'utf8')) as { all_proxies: Record<string, unknown> };
+  assert.equal(Object.keys(saved.all_proxies).length, 30);
+  const late = await backend.command(addProxy(9, 9));
+  assert.equal(late.ok, false, 'writes after close are refused');
+});
