@@ -1,0 +1,121 @@
+/**
+ * Prometheus metrics for GET /metrics. Only the main thread records them;
+ * the owner thread reports its timings and failures there as events.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+// Reads are served in well under a millisecond; writes that persist take longer.
+const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const FILE_WRITE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export interface MetricsOptions {
+  /** Process metrics (CPU, memory, event loop lag, GC); cheap, on by default. */
+  readonly defaultMetrics?: boolean;
+}
+
+export class BrokerMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'route' | 'method' | 'status'>;
+  private readonly requestDuration: Histogram<'route' | 'method'>;
+  private readonly generation: Gauge;
+  private readonly publishDuration: Histogram;
+  private readonly fileWriteDuration: Histogram;
+  private readonly fileWriteFailures: Counter;
+  private readonly replicationFailures: Counter<'address'>;
+
+  constructor(options: MetricsOptions = {}) {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests answered, by route pattern, method and status code.',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    });
+    this.requestDuration = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Time from request to answer, by route pattern and method.',
+      labelNames: ['route', 'method'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.generation = new Gauge({
+      name: 'snapshot_generation',
+      help: 'Generation of the latest published metadata snapshot.',
+      registers,
+    });
+    this.publishDuration = new Histogram({
+      name: 'snapshot_publish_seconds',
+      help: 'Time to publish one snapshot to the readers.',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.fileWriteDuration = new Histogram({
+      name: 'meta_file_write_seconds',
+      help: 'Time to write and fsync the metadata file.',
+      buckets: FILE_WRITE_BUCKETS,
+      registers,
+    });
+    this.fileWriteFailures = new Counter({
+      name: 'meta_file_write_failures_total',
+      help: 'Metadata file writes that failed.',
+      registers,
+    });
+    this.replicationFailures = new Counter({
+      name: 'replication_failures_total',
+      help: 'Failed metadata pushes, by replica address.',
+      labelNames: ['address'],
+      registers,
+    });
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** `route` must be the route pattern, never the raw path, to keep label values bounded. */
+  observeRequest(route: string, method: string, status: number, seconds: number): void {
+    this.requests.inc({ route, method, status: String(status) });
+    this.requestDuration.observe({ route, method }, seconds);
+  }
+
+  setSnapshotGeneration(generation: number): void {
+    this.generation.set(generation);
+  }
+
+  observeSnapshotPublish(seconds: number): void {
+    this.publishDuration.observe(seconds);
+  }
+
+  observeMetaFileWrite(seconds: number): void {
+    this.fileWriteDuration.observe(seconds);
+  }
+
+  countMetaFileWriteFailure(): void {
+    this.fileWriteFailures.inc();
+  }
+
+  countReplicationFailure(address: string): void {
+    this.replicationFailures.inc({ address });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+let shared: BrokerMetrics | undefined;
+
+/** The process-wide instance, created on first use so that importing this module starts nothing. */
+export function getMetrics(): BrokerMetrics {
+  shared ??= new BrokerMetrics();
+  return shared;
+}
+
+/** Text exposition of the process-wide metrics. */
+export function renderMetrics(): Promise<string> {
+  return getMetrics().render();
+}
+
+/** The Content-Type for renderMetrics() output. */
+export const METRICS_CONTENT_TYPE: string = Registry.PROMETHEUS_CONTENT_TYPE;
