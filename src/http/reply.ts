@@ -1,0 +1,67 @@
+/**
+ * Replies as plain data, built by handlers and written by the uWS glue.
+ * Error bodies follow SPEC section 9: `{"error": CODE}`, plus `message` for
+ * INVALID_REQUEST and `key`/`value`/`message` for INVALID_CONFIG.
+ */
+import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import { BrokerError, ERROR_CODES } from '../domain/errors.js';
+import type { ErrorCode, WireError } from '../domain/errors.js';
+import { HTTP_STATUS, statusLine } from './status.js';
+
+export type ContentType = 'application/json' | 'text/plain';
+
+export interface Reply {
+  readonly status: number;
+  /** null for the empty-bodied 200 answers. */
+  readonly contentType: ContentType | null;
+  readonly body: string;
+}
+
+export const EMPTY_REPLY: Reply = { status: 200, contentType: null, body: '' };
+
+/** A 200 answer whose body is already JSON text ('' means an empty 200). */
+export function jsonTextReply(body: string): Reply {
+  return body === '' ? EMPTY_REPLY : { status: 200, contentType: 'application/json', body };
+}
+
+export function jsonReply(value: unknown): Reply {
+  return { status: 200, contentType: 'application/json', body: JSON.stringify(value) };
+}
+
+export function textReply(body: string): Reply {
+  return { status: 200, contentType: 'text/plain', body };
+}
+
+export function errorReply(error: WireError): Reply {
+  const body: Record<string, string> = { error: error.code };
+  if (error.code === 'INVALID_REQUEST') body.message = error.message ?? ERROR_CODES.INVALID_REQUEST;
+  if (error.code === 'INVALID_CONFIG' && error.details) {
+    body.key = error.details.key;
+    body.value = error.details.value;
+    body.message = error.details.message;
+  }
+  return { status: HTTP_STATUS[error.code], contentType: 'application/json', body: JSON.stringify(body) };
+}
+
+export function codeReply(code: ErrorCode, message?: string): Reply {
+  return errorReply(message === undefined ? { code } : { code, message });
+}
+
+export const NOT_FOUND_REPLY = codeReply('NOT_FOUND');
+
+/**
+ * The reply for anything a handler threw: a BrokerError keeps its code;
+ * anything else is a bug, logged and answered 500 INTERNAL_ERROR.
+ */
+export function replyForThrown(err: unknown, context: string): Reply {
+  if (err instanceof BrokerError) return errorReply(err.toWire());
+  console.error(`[http] ${context}: unexpected error`, err);
+  return codeReply('INTERNAL_ERROR');
+}
+
+/** Writes a whole reply; call it corked (inside the handler's sync part, or res.cork). */
+export function writeReply(res: HttpResponse, reply: Reply): void {
+  res.writeStatus(statusLine(reply.status));
+  if (reply.contentType !== null) res.writeHeader('Content-Type', reply.contentType);
+  res.end(reply.body);
+}

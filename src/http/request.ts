@@ -1,0 +1,135 @@
+/**
+ * Requests as plain data for the handlers, the parsers of their parts, and
+ * the uWS side of a request: abort tracking and the capped body reader.
+ * Every parse failure is a BrokerError INVALID_REQUEST with a message.
+ */
+import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import { BrokerError } from '../domain/errors.js';
+
+/** What a handler sees; copied out of uWS's HttpRequest before any await. */
+export interface ParsedRequest {
+  readonly method: string;
+  /** Raw path, without the query string. */
+  readonly path: string;
+  /** Path parameters by name, percent-decoded. */
+  readonly params: Readonly<Record<string, string>>;
+  /** Raw query string, without '?'. */
+  readonly query: string;
+  /** The body bytes for routes that take one, else null. */
+  readonly body: Uint8Array | null;
+}
+
+function invalid(message: string): BrokerError {
+  return new BrokerError('INVALID_REQUEST', message);
+}
+
+export function decodeParam(name: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw invalid(`path parameter ${name}: malformed percent-encoding`);
+  }
+}
+
+export interface Page {
+  readonly offset?: number;
+  readonly limit?: number;
+}
+
+const DECIMAL = /^[0-9]+$/;
+
+function parseCount(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!DECIMAL.test(raw) || !Number.isSafeInteger(n)) throw invalid(`query parameter ${name}: must be a non-negative integer`);
+  return n;
+}
+
+/** `offset` and `limit`, each optional; other parameters are ignored. */
+export function parsePage(query: string): Page {
+  const params = new URLSearchParams(query);
+  const page: { offset?: number; limit?: number } = {};
+  for (const name of ['offset', 'limit'] as const) {
+    const values = params.getAll(name);
+    if (values.length > 1) throw invalid(`query parameter ${name}: given more than once`);
+    if (values.length === 1) page[name] = parseCount(name, values[0]!);
+  }
+  return page;
+}
+
+/** A decimal integer path parameter (an optional '-' lets the domain judge the sign). */
+export function parseIntegerParam(name: string, value: string): number {
+  const n = Number(value);
+  if (!/^-?[0-9]+$/.test(value) || !Number.isSafeInteger(n)) throw invalid(`path parameter ${name}: must be a decimal integer of at most ${Number.MAX_SAFE_INTEGER}`);
+  return n;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The body as JSON; a missing, non-UTF-8 or malformed body is INVALID_REQUEST. */
+export function parseJsonBody(body: Uint8Array | null): unknown {
+  if (body === null || body.byteLength === 0) throw invalid('a JSON body is required');
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    throw invalid('the body is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw invalid(`malformed JSON: ${(err as Error).message}`);
+  }
+}
+
+/** True when a Content-Length header announces more than `limit` bytes. */
+export function announcedTooLarge(contentLength: string, limit: number): boolean {
+  return DECIMAL.test(contentLength) && Number(contentLength) > limit;
+}
+
+/**
+ * One in-flight uWS response. It must be created in the synchronous part of
+ * the handler: uWS requires onAborted before the handler returns, and the
+ * response must not be touched once aborted.
+ */
+export class Exchange {
+  aborted = false;
+  private onAbort: (() => void) | null = null;
+
+  constructor(private readonly res: HttpResponse) {
+    res.onAborted(() => {
+      this.aborted = true;
+      this.onAbort?.();
+    });
+  }
+
+  /**
+   * Collects the body, copying each chunk (uWS neuters them on return).
+   * Rejects with BODY_TOO_LARGE as soon as more than `limit` bytes arrive;
+   * later chunks are dropped while uWS discards the rest of the body.
+   */
+  readBody(limit: number): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let settled = false;
+      this.onAbort = () => {
+        settled = true;
+        reject(new Error('request aborted'));
+      };
+      this.res.onData((chunk, isLast) => {
+        if (settled) return;
+        size += chunk.byteLength;
+        if (size > limit) {
+          settled = true;
+          reject(new BrokerError('BODY_TOO_LARGE'));
+          return;
+        }
+        chunks.push(Buffer.from(chunk.slice(0)));
+        if (isLast) {
+          settled = true;
+          resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+        }
+      });
+    });
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The uWebSockets.js glue: one catch-all handler that copies the request
+ * out of uWS, matches the route table, reads a capped body and writes the
+ * handler's reply. uWS rules kept here: HttpRequest is read synchronously
+ * only; onAborted is attached before any await; a response is written
+ * corked, and never after an abort.
+ */
+import uWS from '@trufflesuite/uws-js-unofficial';
+import type { HttpRequest, HttpResponse, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
+import type { Backend } from '../service/backend.js';
+import { createDeps, runHandler } from './handlers.js';
+import type { FetchProxyEpochs } from './handlers.js';
+import { codeReply, NOT_FOUND_REPLY, replyForThrown, writeReply } from './reply.js';
+import type { Reply } from './reply.js';
+import { announcedTooLarge, Exchange } from './request.js';
+import { decodeParams, matchRoute } from './routes.js';
+import type { Route } from './routes.js';
+
+export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
+export const DEFAULT_MAX_METADATA_BODY_BYTES = 256 << 20;
+
+export interface RequestInfo {
+  readonly method: string;
+  /** The route pattern, or '*' when no route matched. */
+  readonly route: string;
+  readonly status: number;
+  readonly ms: number;
+}
+
+export interface ServerOptions {
+  readonly backend: Backend;
+  readonly host: string;
+  /** 0 picks an ephemeral port; the real one is in the result. */
+  readonly port: number;
+  readonly maxBodyBytes?: number;
+  readonly maxMetadataBodyBytes?: number;
+  readonly fetchProxyEpochs?: FetchProxyEpochs;
+  /** Called once per answered request (not for requests the client aborted). */
+  readonly onRequest?: (info: RequestInfo) => void;
+}
+
+export interface RunningServer {
+  readonly port: number;
+  /**
+   * Stops accepting connections, waits for the requests in flight to be
+   * answered, then closes the remaining idle connections.
+   */
+  close(): Promise<void>;
+}
+
+export function startServer(options: ServerOptions): Promise<RunningServer> {
+  const deps = createDeps(options.backend, options.fetchProxyEpochs);
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const maxMetadataBody = options.maxMetadataBodyBytes ?? DEFAULT_MAX_METADATA_BODY_BYTES;
+  let inFlight = 0;
+  let drained: (() => void) | null = null;
+
+  const report = (method: string, route: string, status: number, started: number) => {
+    if (!options.onRequest) return;
+    try {
+      options.onRequest({ method, route, status, ms: performance.now() - started });
+    } catch (err) {
+      console.error('[http] onRequest threw', err);
+    }
+  };
+
+  /** Answers inside the handler's synchronous part, where uWS is already corked. */
+  const answerNow = (res: HttpResponse, reply: Reply, method: string, route: string, started: number) => {
+    writeReply(res, reply);
+    report(method, route, reply.status, started);
+  };
+
+  const serve = (res: HttpResponse, req: HttpRequest) => {
+    const started = performance.now();
+    const method = req.getCaseSensitiveMethod();
+    const path = req.getUrl();
+    const query = req.getQuery() ?? '';
+    const contentLength = req.getHeader('content-length');
+
+    const match = matchRoute(method, path);
+    if (!match) return answerNow(res, NOT_FOUND_REPLY, method, '*', started);
+    const route: Route = match.route;
+    let params: Record<string, string>;
+    try {
+      params = decodeParams(match.rawParams);
+    } catch (err) {
+      return answerNow(res, replyForThrown(err, `${method} ${path}`), method, route.pattern, started);
+    }
+    const limit = route.body === 'metadata' ? maxMetadataBody : maxBody;
+    if (route.body !== 'none' && announcedTooLarge(contentLength, limit)) {
+      return answerNow(res, codeReply('BODY_TOO_LARGE'), method, route.pattern, started);
+    }
+
+    const exchange = new Exchange(res);
+    inFlight += 1;
+    const body = route.body === 'none' ? Promise.resolve(null) : exchange.readBody(limit);
+    void body
+      .then(
+        (bytes) => runHandler(route.handler, { method, path, params, query, body: bytes }, deps),
+        (err: unknown) => (exchange.aborted ? null : replyForThrown(err, `${method} ${path}`)),
+      )
+      .then((reply) => {
+        if (reply === null || exchange.aborted) return;
+        res.cork(() => writeReply(res, reply));
+        report(method, route.pattern, reply.status, started);
+      })
+      .catch((err: unknown) => console.error('[http] failed to write a reply', err))
+      .finally(() => {
+        inFlight -= 1;
+        if (inFlight === 0) drained?.();
+      });
+  };
+
+  const app = uWS.App();
+  app.any('/*', (res, req) => {
+    try {
+      serve(res, req);
+    } catch (err) {
+      // A throw escaping into uWS would take the process down; answer instead.
+      console.error('[http] request handling failed', err);
+      try {
+        writeReply(res, codeReply('INTERNAL_ERROR'));
+      } catch {
+        // The response was already written or aborted: nothing more to do.
+      }
+    }
+  });
+
+  return new Promise((resolve, reject) => {
+    app.listen(options.host, options.port, (socket: us_listen_socket | false) => {
+      if (!socket) {
+        reject(new Error(`cannot listen on ${options.host}:${options.port}`));
+        return;
+      }
+      let closing: Promise<void> | null = null;
+      resolve({
+        port: uWS.us_socket_local_port(socket),
+        close() {
+          closing ??= new Promise<void>((done) => {
+            uWS.us_listen_socket_close(socket);
+            if (inFlight === 0) done();
+            else drained = done;
+          }).then(() => {
+            // Idle keep-alive connections would otherwise stay open (and keep
+            // clients waiting on a dead server). uWS.js has app.close() for
+            // that, though its typings omit it.
+            (app as unknown as { close?: () => void }).close?.();
+          });
+          return closing;
+        },
+      });
+    });
+  });
+}

@@ -1,0 +1,162 @@
+/**
+ * Helpers for the HTTP tests: a real server on an ephemeral port in front
+ * of a fresh LocalBackend (or any Backend), and a small fetch wrapper.
+ */
+import assert from 'node:assert/strict';
+import { emptyStore } from '../../src/domain/store.js';
+import type { FetchProxyEpochs } from '../../src/http/handlers.js';
+import { startServer } from '../../src/http/server.js';
+import type { RequestInfo, RunningServer } from '../../src/http/server.js';
+import type { ReadSettings } from '../../src/rpc/messages.js';
+import { LocalBackend } from '../../src/service/backend.js';
+import type { Backend } from '../../src/service/backend.js';
+
+export const SETTINGS: ReadSettings = { failureTtl: 60, failureQuorum: 1, migrationLimit: 1 };
+
+export interface TestServerOptions {
+  readonly backend?: Backend;
+  readonly settings?: Partial<ReadSettings>;
+  readonly maxBodyBytes?: number;
+  readonly maxMetadataBodyBytes?: number;
+  readonly fetchProxyEpochs?: FetchProxyEpochs;
+}
+
+export interface TestServer {
+  /** `http://127.0.0.1:<port>/api/v2` */
+  readonly api: string;
+  readonly origin: string;
+  readonly backend: Backend;
+  readonly server: RunningServer;
+  /** Every request the server reported through onRequest, in order. */
+  readonly requests: RequestInfo[];
+  close(): Promise<void>;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const backend = options.backend ?? new LocalBackend(emptyStore(), { ...SETTINGS, ...options.settings });
+  const requests: RequestInfo[] = [];
+  const server = await startServer({
+    backend,
+    host: '127.0.0.1',
+    port: 0,
+    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+    ...(options.maxMetadataBodyBytes === undefined ? {} : { maxMetadataBodyBytes: options.maxMetadataBodyBytes }),
+    ...(options.fetchProxyEpochs === undefined ? {} : { fetchProxyEpochs: options.fetchProxyEpochs }),
+    onRequest: (info) => requests.push(info),
+  });
+  const origin = `http://127.0.0.1:${server.port}`;
+  return {
+    api: `${origin}/api/v2`,
+    origin,
+    backend,
+    server,
+    requests,
+    async close() {
+      await server.close();
+      await backend.close();
+    },
+  };
+}
+
+/** Runs `fn` against a fresh server and always closes it. */
+export async function withServer<T>(fn: (s: TestServer) => Promise<T>, options?: TestServerOptions): Promise<T> {
+  const s = await startTestServer(options);
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+export interface Answer {
+  readonly status: number;
+  readonly contentType: string | null;
+  readonly text: string;
+  /** The body parsed as JSON (throws if it is not JSON). */
+  readonly json: unknown;
+}
+
+/** A string body is sent as is; anything else is sent as JSON. */
+export async function call(s: TestServer, method: string, path: string, body?: unknown): Promise<Answer> {
+  const init: RequestInit = { method };
+  if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
+  const res = await fetch(s.api + path, init);
+  const text = await res.text();
+  return {
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    text,
+    get json(): unknown {
+      return JSON.parse(text) as unknown;
+    },
+  };
+}
+
+/** Asserts an empty-bodied 200. */
+export async function ok(s: TestServer, method: string, path: string, body?: unknown): Promise<void> {
+  const a = await call(s, method, path, body);
+  assert.equal(a.status, 200, `${method} ${path}: ${a.status} ${a.text}`);
+  assert.equal(a.text, '', `${method} ${path} answers an empty body`);
+}
+
+/** Asserts a 200 JSON answer and returns its value. */
+export async function okJson(s: TestServer, method: string, path: string, body?: unknown): Promise<unknown> {
+  const a = await call(s, method, path, body);
+  assert.equal(a.status, 200, `${method} ${path}: ${a.status} ${a.text}`);
+  assert.equal(a.contentType, 'application/json');
+  return a.json;
+}
+
+/** Asserts an error answer: its status and exact JSON body. */
+export async function fails(s: TestServer, method: string, path: string, body: unknown, status: number, expected: Record<string, unknown>): Promise<void> {
+  const a = await call(s, method, path, body);
+  assert.equal(a.status, status, `${method} ${path}: ${a.status} ${a.text}`);
+  assert.equal(a.contentType, 'application/json');
+  assert.deepEqual(a.json, expected, `${method} ${path}`);
+}
+
+/** Asserts an error answer with just `{"error": code}`. */
+export function failsWith(s: TestServer, method: string, path: string, body: unknown, status: number, code: string): Promise<void> {
+  return fails(s, method, path, body, status, { error: code });
+}
+
+/** Asserts INVALID_REQUEST and that its message mentions `mentions`. */
+export async function invalidRequest(s: TestServer, method: string, path: string, body: unknown, mentions: string | RegExp): Promise<void> {
+  const a = await call(s, method, path, body);
+  assert.equal(a.status, 400, `${method} ${path}: ${a.status} ${a.text}`);
+  const json = a.json as { error: string; message: string };
+  assert.deepEqual(Object.keys(json).sort(), ['error', 'message']);
+  assert.equal(json.error, 'INVALID_REQUEST');
+  if (typeof mentions === 'string') assert.ok(json.message.includes(mentions), `message ${JSON.stringify(json.message)} mentions ${mentions}`);
+  else assert.match(json.message, mentions);
+}
+
+export function proxyAddr(host: number, index: number): string {
+  return `127.0.0.${host}:${7000 + index}`;
+}
+
+export function proxyBody(host: number, index: number): { proxy_address: string; nodes: [string, string]; host: string } {
+  return {
+    proxy_address: proxyAddr(host, index),
+    nodes: [`127.0.0.${host}:${6000 + index * 2}`, `127.0.0.${host}:${6000 + index * 2 + 1}`],
+    host: `host${host}`,
+  };
+}
+
+/** Registers proxies 127.0.0.<h>:70<i> on hosts host<h>, through the API. */
+export async function addProxies(s: TestServer, hosts: number, perHost: number): Promise<void> {
+  for (let h = 1; h <= hosts; h++) {
+    for (let i = 1; i <= perHost; i++) await ok(s, 'POST', '/proxies/meta', proxyBody(h, i));
+  }
+}
+
+export async function metadataText(s: TestServer): Promise<string> {
+  const a = await call(s, 'GET', '/metadata');
+  assert.equal(a.status, 200);
+  return a.text;
+}
+
+/** Percent-encodes a path parameter the way a careful client does. */
+export function enc(value: string): string {
+  return encodeURIComponent(value);
+}
