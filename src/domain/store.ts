@@ -90,6 +90,12 @@ export class Draft {
   private readonly changedFailures = new Set<string>();
   private failedChanged = false;
   private keysChanged = false;
+  /**
+   * Key order of each map or set this draft deleted from, taken before the
+   * first deletion: undoing a deletion re-inserts the key at the end, so
+   * rollback puts the keys back in this order.
+   */
+  private readonly orders = new Map<Map<string, unknown> | Set<string>, string[]>();
 
   constructor(readonly store: MutableStore) {
     this.startEpoch = store.globalEpoch;
@@ -125,6 +131,7 @@ export class Draft {
     const clusters = this.store.clusters;
     const prev = clusters.get(name);
     if ((prev === undefined) !== (next === undefined)) this.keysChanged = true;
+    if (prev !== undefined && next === undefined) this.keepOrder(clusters);
     const put = (from: ClusterStore | undefined, to: ClusterStore | undefined) => {
       if (to) clusters.set(name, to);
       else clusters.delete(name);
@@ -147,6 +154,7 @@ export class Draft {
     const proxies = this.store.proxies;
     const prev = proxies.get(address);
     if ((prev === undefined) !== (next === undefined)) this.keysChanged = true;
+    if (prev !== undefined && next === undefined) this.keepOrder(proxies);
     const put = (to: ProxyResource | undefined) => {
       if (to) proxies.set(address, to);
       else proxies.delete(address);
@@ -184,6 +192,7 @@ export class Draft {
   removeFailedProxy(address: string): void {
     const set = this.store.failedProxies;
     if (!set.has(address)) return;
+    this.keepOrder(set);
     set.delete(address);
     this.touched(address);
     this.journal.push(() => (set.add(address), this.touched(address)));
@@ -195,6 +204,7 @@ export class Draft {
     const map = this.store.failures;
     if ((reports === null || reports.size === 0) && !map.has(address)) return;
     const prev = map.get(address);
+    if (prev !== undefined && (reports === null || reports.size === 0)) this.keepOrder(map);
     const put = (to: FailureReports | undefined) => {
       if (to && to.size > 0) map.set(address, to);
       else map.delete(address);
@@ -214,11 +224,14 @@ export class Draft {
   rollback(): void {
     for (let i = this.journal.length - 1; i >= 0; i--) this.journal[i]!();
     this.journal.length = 0;
+    for (const [container, order] of this.orders) restoreOrder(container, order);
+    this.orders.clear();
     this.store.globalEpoch = this.startEpoch;
   }
 
   commit(): ChangeSet {
     this.journal.length = 0;
+    this.orders.clear();
     this.store.revision += 1;
     if (this.keysChanged) this.store.keysRevision += 1;
     return {
@@ -230,4 +243,20 @@ export class Draft {
       keys: this.keysChanged,
     };
   }
+
+  private keepOrder(container: Map<string, unknown> | Set<string>): void {
+    if (!this.orders.has(container)) this.orders.set(container, [...container.keys()]);
+  }
+}
+
+/** Re-inserts the keys of a container (the same keys, after a rollback) in `order`. */
+function restoreOrder(container: Map<string, unknown> | Set<string>, order: readonly string[]): void {
+  if (container instanceof Set) {
+    container.clear();
+    for (const key of order) container.add(key);
+    return;
+  }
+  const values = order.map((key) => container.get(key));
+  container.clear();
+  order.forEach((key, i) => container.set(key, values[i]));
 }

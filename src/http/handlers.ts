@@ -8,7 +8,7 @@ import { UNDERMOON_API_VERSION } from '../domain/constants.js';
 import type { Command } from '../domain/commands.js';
 import type { CommandReply, QueryReply, QueryRequest } from '../rpc/messages.js';
 import type { Backend } from '../service/backend.js';
-import { errorReply, jsonReply, jsonTextReply, replyForThrown, textReply } from './reply.js';
+import { codeReply, errorReply, jsonReply, jsonTextReply, replyForThrown, textReply } from './reply.js';
 import type { Reply } from './reply.js';
 import { parseIntegerParam, parseJsonBody, parsePage } from './request.js';
 import type { ParsedRequest } from './request.js';
@@ -23,10 +23,14 @@ export interface ProxyEpochs {
 
 export type FetchProxyEpochs = (addresses: string[]) => Promise<ProxyEpochs>;
 
+/** Renders the Prometheus text exposition. */
+export type RenderMetrics = () => Promise<{ readonly contentType: string; readonly body: string }>;
+
 export interface HandlerDeps {
   readonly backend: Backend;
   /** Asks every proxy for its epoch (PUT /epoch/recovery); absent = none answers. */
   readonly fetchProxyEpochs?: FetchProxyEpochs | undefined;
+  readonly renderMetrics?: RenderMetrics | undefined;
   /** Unix seconds. */
   readonly now: () => number;
   /**
@@ -38,8 +42,8 @@ export interface HandlerDeps {
 
 export type Handler = (req: ParsedRequest, deps: HandlerDeps) => Promise<Reply>;
 
-export function createDeps(backend: Backend, fetchProxyEpochs?: FetchProxyEpochs): HandlerDeps {
-  return { backend, fetchProxyEpochs, now: () => Math.floor(Date.now() / 1000), seen: { generation: 0 } };
+export function createDeps(backend: Backend, fetchProxyEpochs?: FetchProxyEpochs, renderMetrics?: RenderMetrics): HandlerDeps {
+  return { backend, fetchProxyEpochs, renderMetrics, now: () => Math.floor(Date.now() / 1000), seen: { generation: 0 } };
 }
 
 function query(deps: HandlerDeps, q: QueryRequest): Promise<QueryReply> {
@@ -85,6 +89,12 @@ export const getProxyMeta: Handler = async (req, deps) => read(deps, { name: 'pr
 export const getFailures: Handler = async (_req, deps) => read(deps, { name: 'failures', now: deps.now() });
 
 export const getFailedProxies: Handler = async (_req, deps) => read(deps, { name: 'failedProxies' });
+
+export const getMetrics: Handler = async (_req, deps) => {
+  if (!deps.renderMetrics) return codeReply('NOT_FOUND');
+  const { contentType, body } = await deps.renderMetrics();
+  return { status: 200, contentType, body };
+};
 
 /** A what-if over the live store; a read although it is a POST. */
 export const checkResources: Handler = async (_req, deps) => read(deps, { name: 'checkResources' });

@@ -8,7 +8,7 @@ import { BrokerError, ERROR_CODES } from '../domain/errors.js';
 import type { ErrorCode, WireError } from '../domain/errors.js';
 import { HTTP_STATUS, statusLine } from './status.js';
 
-export type ContentType = 'application/json' | 'text/plain';
+export type ContentType = 'application/json' | 'text/plain' | (string & {});
 
 export interface Reply {
   readonly status: number;

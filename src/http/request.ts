@@ -107,26 +107,38 @@ export class Exchange {
    * Rejects with BODY_TOO_LARGE as soon as more than `limit` bytes arrive;
    * later chunks are dropped while uWS discards the rest of the body.
    */
-  readBody(limit: number): Promise<Uint8Array> {
+  readBody(limit: number, timeoutMs: number): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
       let settled = false;
-      this.onAbort = () => {
+      // A client that trickles its body holds a connection and memory: cut it off.
+      const timer = setTimeout(() => {
+        if (settled || this.aborted) return;
         settled = true;
+        this.aborted = true;
+        this.res.close();
+        reject(new Error('request body timed out'));
+      }, timeoutMs);
+      const settle = () => {
+        settled = true;
+        clearTimeout(timer);
+      };
+      this.onAbort = () => {
+        settle();
         reject(new Error('request aborted'));
       };
       this.res.onData((chunk, isLast) => {
         if (settled) return;
         size += chunk.byteLength;
         if (size > limit) {
-          settled = true;
+          settle();
           reject(new BrokerError('BODY_TOO_LARGE'));
           return;
         }
         chunks.push(Buffer.from(chunk.slice(0)));
         if (isLast) {
-          settled = true;
+          settle();
           resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
         }
       });

@@ -13,16 +13,24 @@ export const API_PREFIX = '/api/v2';
 /** Which body a route reads: none (any body is ignored), a JSON body, or the metadata document. */
 export type BodyKind = 'none' | 'json' | 'metadata';
 
+/**
+ * Who may call a route when an api_token is set: the coordinator routes of
+ * the Broker HTTP API stay open (coordinators send no token); every other
+ * route needs `Authorization: Bearer <token>`.
+ */
+export type Access = 'open' | 'token';
+
 export interface Route {
   readonly method: string;
   /** The full pattern, e.g. `/api/v2/clusters/meta/:name`; also the route's name in logs and metrics. */
   readonly pattern: string;
   readonly body: BodyKind;
   readonly handler: Handler;
+  readonly access: Access;
 }
 
-function route(method: string, path: string, body: BodyKind, handler: Handler): Route {
-  return { method, pattern: API_PREFIX + path, body, handler };
+function route(method: string, path: string, body: BodyKind, handler: Handler, access: Access = 'token'): Route {
+  return { method, pattern: API_PREFIX + path, body, handler, access };
 }
 
 export const ROUTES: readonly Route[] = [
@@ -30,15 +38,15 @@ export const ROUTES: readonly Route[] = [
   route('GET', '/metadata', 'none', h.getMetadata),
   route('PUT', '/metadata', 'metadata', h.restoreMetadata),
   // The Broker HTTP API the coordinators use.
-  route('GET', '/clusters/names', 'none', h.getClusterNames),
-  route('GET', '/clusters/meta/:name', 'none', h.getClusterMeta),
-  route('GET', '/proxies/addresses', 'none', h.getProxyAddresses),
-  route('GET', '/proxies/meta/:address', 'none', h.getProxyMeta),
-  route('GET', '/failures', 'none', h.getFailures),
-  route('POST', '/failures/:address/:reporter', 'none', h.addFailure),
-  route('POST', '/proxies/failover/:address', 'none', h.failover),
-  route('PUT', '/clusters/migrations', 'json', h.commitMigration),
-  route('GET', '/proxies/failed/addresses', 'none', h.getFailedProxies),
+  route('GET', '/clusters/names', 'none', h.getClusterNames, 'open'),
+  route('GET', '/clusters/meta/:name', 'none', h.getClusterMeta, 'open'),
+  route('GET', '/proxies/addresses', 'none', h.getProxyAddresses, 'open'),
+  route('GET', '/proxies/meta/:address', 'none', h.getProxyMeta, 'open'),
+  route('GET', '/failures', 'none', h.getFailures, 'open'),
+  route('POST', '/failures/:address/:reporter', 'none', h.addFailure, 'open'),
+  route('POST', '/proxies/failover/:address', 'none', h.failover, 'open'),
+  route('PUT', '/clusters/migrations', 'json', h.commitMigration, 'open'),
+  route('GET', '/proxies/failed/addresses', 'none', h.getFailedProxies, 'open'),
   // The Memory Broker API additions.
   route('POST', '/clusters/meta/:name', 'json', h.addCluster),
   route('DELETE', '/clusters/meta/:name', 'none', h.removeCluster),
@@ -54,6 +62,8 @@ export const ROUTES: readonly Route[] = [
   route('POST', '/resources/failures/check', 'none', h.checkResources),
   route('PUT', '/epoch/recovery', 'none', h.recoverEpoch),
   route('PUT', '/epoch/:new_epoch', 'none', h.forceEpoch),
+  // Ours: Prometheus metrics.
+  route('GET', '/metrics', 'none', h.getMetrics),
 ];
 
 interface Compiled {

@@ -5,11 +5,12 @@
  * only; onAborted is attached before any await; a response is written
  * corked, and never after an abort.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { HttpRequest, HttpResponse, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
 import type { Backend } from '../service/backend.js';
 import { createDeps, runHandler } from './handlers.js';
-import type { FetchProxyEpochs } from './handlers.js';
+import type { FetchProxyEpochs, RenderMetrics } from './handlers.js';
 import { codeReply, NOT_FOUND_REPLY, replyForThrown, writeReply } from './reply.js';
 import type { Reply } from './reply.js';
 import { announcedTooLarge, Exchange } from './request.js';
@@ -35,6 +36,15 @@ export interface ServerOptions {
   readonly maxBodyBytes?: number;
   readonly maxMetadataBodyBytes?: number;
   readonly fetchProxyEpochs?: FetchProxyEpochs;
+  readonly renderMetrics?: RenderMetrics;
+  /** When non-empty, every route but the coordinators' needs `Authorization: Bearer <token>`. */
+  readonly apiToken?: string;
+  /**
+   * Seconds a client may take to send a request body; a slower one is cut
+   * off. (uWebSockets.js itself closes connections idle, or stuck in their
+   * headers, for 10 seconds.)
+   */
+  readonly bodyTimeoutSeconds?: number;
   /** Called once per answered request (not for requests the client aborted). */
   readonly onRequest?: (info: RequestInfo) => void;
 }
@@ -48,8 +58,17 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Compares a presented Authorization header with the token in constant time. */
+function tokenChecker(token: string): (authorization: string) => boolean {
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  const expected = digest(`Bearer ${token}`);
+  return (authorization) => timingSafeEqual(digest(authorization), expected);
+}
+
 export function startServer(options: ServerOptions): Promise<RunningServer> {
-  const deps = createDeps(options.backend, options.fetchProxyEpochs);
+  const deps = createDeps(options.backend, options.fetchProxyEpochs, options.renderMetrics);
+  const authorized = options.apiToken ? tokenChecker(options.apiToken) : null;
+  const bodyTimeoutMs = (options.bodyTimeoutSeconds ?? 10) * 1000;
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const maxMetadataBody = options.maxMetadataBodyBytes ?? DEFAULT_MAX_METADATA_BODY_BYTES;
   let inFlight = 0;
@@ -76,10 +95,14 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     const path = req.getUrl();
     const query = req.getQuery() ?? '';
     const contentLength = req.getHeader('content-length');
+    const authorization = authorized === null ? '' : req.getHeader('authorization');
 
     const match = matchRoute(method, path);
     if (!match) return answerNow(res, NOT_FOUND_REPLY, method, '*', started);
     const route: Route = match.route;
+    if (authorized !== null && route.access === 'token' && !authorized(authorization)) {
+      return answerNow(res, codeReply('UNAUTHORIZED'), method, route.pattern, started);
+    }
     let params: Record<string, string>;
     try {
       params = decodeParams(match.rawParams);
@@ -93,7 +116,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
 
     const exchange = new Exchange(res);
     inFlight += 1;
-    const body = route.body === 'none' ? Promise.resolve(null) : exchange.readBody(limit);
+    const body = route.body === 'none' ? Promise.resolve(null) : exchange.readBody(limit, bodyTimeoutMs);
     void body
       .then(
         (bytes) => runHandler(route.handler, { method, path, params, query, body: bytes }, deps),

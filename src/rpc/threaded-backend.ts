@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { Command } from '../domain/commands.js';
+import { BrokerError } from '../domain/errors.js';
 import type { Backend } from '../service/backend.js';
 import { allocateSnapshotBuffers, kGeneration } from '../snapshot/layout.js';
 import type { SnapshotBuffers } from '../snapshot/layout.js';
@@ -35,8 +36,6 @@ interface CacheEntry {
   readonly body: string;
   readonly deps: readonly string[];
 }
-
-class BusyError extends Error {}
 
 const EMPTY_DEPS: readonly string[] = [];
 
@@ -128,7 +127,7 @@ export class ThreadedBackend implements Backend {
     try {
       reply = (await this.pool.run(q)) as ReaderReply;
     } catch (err) {
-      if (err instanceof Error && /queue.*(full|limit)/i.test(err.message)) throw new BusyError(err.message);
+      if (err instanceof Error && /queue.*(full|limit)/i.test(err.message)) throw new BrokerError('SERVICE_BUSY');
       throw err;
     }
     if (key !== null && reply.deps !== null) {
@@ -217,10 +216,6 @@ export class ThreadedBackend implements Backend {
         return;
     }
   }
-}
-
-export function isBusyError(err: unknown): boolean {
-  return err instanceof BusyError;
 }
 
 function cacheKey(q: QueryRequest): string | null {

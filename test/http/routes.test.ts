@@ -31,12 +31,34 @@ const EXPECTED = [
   'POST /api/v2/resources/failures/check',
   'PUT /api/v2/epoch/recovery',
   'PUT /api/v2/epoch/:new_epoch',
+  // Ours, beyond the reference.
+  'GET /api/v2/metrics',
+];
+
+// The coordinator routes of broker_http_api.md: open even when an api_token is set.
+const OPEN = [
+  'GET /api/v2/clusters/names',
+  'GET /api/v2/clusters/meta/:name',
+  'GET /api/v2/proxies/addresses',
+  'GET /api/v2/proxies/meta/:address',
+  'GET /api/v2/failures',
+  'POST /api/v2/failures/:address/:reporter',
+  'POST /api/v2/proxies/failover/:address',
+  'PUT /api/v2/clusters/migrations',
+  'GET /api/v2/proxies/failed/addresses',
 ];
 
 test('routes: the table is exactly the mem_broker API', () => {
   assert.deepEqual(
     ROUTES.map((r) => `${r.method} ${r.pattern}`),
     EXPECTED,
+  );
+});
+
+test('routes: only the coordinator routes are open when a token is set', () => {
+  assert.deepEqual(
+    ROUTES.filter((r) => r.access === 'open').map((r) => `${r.method} ${r.pattern}`),
+    OPEN,
   );
 });
 

@@ -4,7 +4,7 @@ import { findProxyInChunks } from '../chunks.js';
 import { BrokerError, PartialFailure } from '../errors.js';
 import type { Draft } from '../store.js';
 import type { ChunkStore, ClusterStore, MigrationSlotRangeStore, ProxyView } from '../types.js';
-import { getProxyView } from '../views.js';
+import { getProxyView, partNodeIndex } from '../views.js';
 
 export interface Failover {
   readonly kind: 'failover';
@@ -24,10 +24,16 @@ function takeOver(draft: Draft, cluster: ClusterStore, chunkIndex: number, side:
   const takeoverRole = side === 0 ? 'SecondChunkMaster' : 'FirstChunkMaster';
   if (chunk.role_position === takeoverRole) return cluster;
 
+  // Every part whose serving node moves restarts its migrations: the failed
+  // side's part always, and the other part too when the chunk was mastered
+  // by the side that just failed (a second failure in the same chunk).
   const positions = new Set<string>();
-  for (const m of chunk.migrating_slots[side]) {
-    positions.add(`${m.meta.src_chunk_index}:${m.meta.src_chunk_part}`);
-    positions.add(`${m.meta.dst_chunk_index}:${m.meta.dst_chunk_part}`);
+  for (const part of [0, 1] as const) {
+    if (part !== side && partNodeIndex(part, chunk.role_position) === partNodeIndex(part, takeoverRole)) continue;
+    for (const m of chunk.migrating_slots[part]) {
+      positions.add(`${m.meta.src_chunk_index}:${m.meta.src_chunk_part}`);
+      positions.add(`${m.meta.dst_chunk_index}:${m.meta.dst_chunk_part}`);
+    }
   }
   const restart = (m: MigrationSlotRangeStore): MigrationSlotRangeStore =>
     positions.has(`${m.meta.src_chunk_index}:${m.meta.src_chunk_part}`) ||

@@ -1,0 +1,71 @@
+/**
+ * Hand-built stored documents, for states that commands reach only after
+ * long detours (chosen link tables, chunks on one host, odd roles).
+ */
+import { DEFAULT_CLUSTER_CONFIG } from '../../src/domain/commands/clusters.js';
+import { META_VERSION, SLOT_NUM } from '../../src/domain/constants.js';
+import type { ChunkStore, ClusterStore, MetaDocument, ProxyResource } from '../../src/domain/types.js';
+
+export interface DocumentSpec {
+  /** Proxy addresses, optionally `address@host` to give a host other than the address's. */
+  readonly proxies: readonly string[];
+  /** Cluster name => chunks as [first proxy, second proxy]. */
+  readonly clusters?: Readonly<Record<string, readonly (readonly [string, string])[]>>;
+  readonly failed?: readonly string[];
+  readonly failures?: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  readonly globalEpoch?: number;
+}
+
+export function nodesOf(address: string): [string, string] {
+  return [`${address}-n0`, `${address}-n1`];
+}
+
+export function buildDocument(spec: DocumentSpec): MetaDocument {
+  const epoch = spec.globalEpoch ?? 10;
+  const proxies = new Map<string, ProxyResource>();
+  for (const entry of spec.proxies) {
+    const [address, explicitHost] = entry.split('@') as [string, string | undefined];
+    proxies.set(address, { proxy_address: address, node_addresses: nodesOf(address), host: explicitHost ?? address.split(':')[0]!, cluster: null });
+  }
+  const clusters: Record<string, ClusterStore> = {};
+  for (const [name, pairs] of Object.entries(spec.clusters ?? {})) {
+    const masters = pairs.length * 2;
+    const average = Math.floor(SLOT_NUM / masters);
+    const remainder = SLOT_NUM % masters;
+    let next = 0;
+    const take = (master: number) => {
+      const start = next;
+      next += average + (master < remainder ? 1 : 0);
+      return { range_list: [[start, next - 1]] as [number, number][], tag: 'None' as const };
+    };
+    const chunks = pairs.map(([a, b], i): ChunkStore => {
+      const pa = proxies.get(a);
+      const pb = proxies.get(b);
+      if (!pa || !pb) throw new Error(`unknown proxy in chunk ${a} ${b}`);
+      proxies.set(a, { ...pa, cluster: name });
+      proxies.set(b, { ...pb, cluster: name });
+      return {
+        role_position: 'Normal',
+        stable_slots: [take(2 * i), take(2 * i + 1)],
+        migrating_slots: [[], []],
+        proxy_addresses: [a, b],
+        hosts: [pa.host, pb.host],
+        node_addresses: [...pa.node_addresses, ...pb.node_addresses] as unknown as ChunkStore['node_addresses'],
+      };
+    });
+    clusters[name] = { epoch, name, chunks, config: DEFAULT_CLUSTER_CONFIG };
+  }
+  return {
+    version: META_VERSION,
+    global_epoch: epoch,
+    clusters,
+    all_proxies: Object.fromEntries(proxies),
+    failed_proxies: [...(spec.failed ?? [])],
+    failures: Object.fromEntries(Object.entries(spec.failures ?? {}).map(([k, v]) => [k, { ...v }])),
+  };
+}
+
+/** A deep copy, for editing a document in a test without touching the original. */
+export function cloneDocument(doc: MetaDocument): MetaDocument {
+  return JSON.parse(JSON.stringify(doc)) as MetaDocument;
+}
