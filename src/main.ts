@@ -1,29 +1,99 @@
 /**
- * Temporary entry point: an in-process LocalBackend behind the HTTP server
- * on UNDERMOON_ADDRESS (default 127.0.0.1:7799). The integrator replaces it.
+ * The broker process: configuration, the owner thread and reader pool, the
+ * HTTP server. SIGTERM or SIGINT stops accepting, finishes the writes in
+ * flight, flushes the metadata file when configured, and exits 0.
  */
-import { emptyStore } from './domain/store.js';
+import { isIP } from 'node:net';
+import { ConfigError, describeConfig, loadConfig } from './config.js';
+import type { BrokerConfig } from './config.js';
 import { startServer } from './http/server.js';
-import { LocalBackend } from './service/backend.js';
+import { createLogger } from './log.js';
+import type { Logger } from './log.js';
+import { BrokerMetrics } from './metrics.js';
+import { fetchProxyEpochs } from './recovery.js';
+import { ThreadedBackend } from './rpc/threaded-backend.js';
 
-const address = process.env.UNDERMOON_ADDRESS ?? '127.0.0.1:7799';
-const colon = address.lastIndexOf(':');
-const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-const port = Number(address.slice(colon + 1));
-if (colon <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`invalid UNDERMOON_ADDRESS: ${address}`);
-  process.exit(2);
+function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
 }
 
-const backend = new LocalBackend(emptyStore(), { failureTtl: 60, failureQuorum: 1, migrationLimit: 1 });
-const server = await startServer({ backend, host, port });
-console.log(`metabroker listening on ${host}:${server.port}`);
+async function run(config: BrokerConfig, log: Logger): Promise<void> {
+  if (!config.apiToken && !isLoopback(config.host)) {
+    log.warn({ address: config.address }, 'listening beyond loopback without api_token: anyone who can reach this port can change the metadata');
+  }
+  const metrics = new BrokerMetrics();
+  const backend = await ThreadedBackend.start({
+    settings: { failureTtl: config.failureTtl, failureQuorum: config.failureQuorum, migrationLimit: config.migrationLimit },
+    metaFilename: config.metaFilename,
+    recoverFromMetaFile: config.recoverFromMetaFile,
+    autoUpdateMetaFile: config.autoUpdateMetaFile,
+    updateMetaFileIntervalSec: config.updateMetaFileInterval,
+    replicaAddresses: config.replicaAddresses,
+    syncMetaIntervalSec: config.syncMetaInterval,
+    apiToken: config.apiToken,
+    debug: config.debug,
+    readerThreads: config.readerThreads,
+    onEvent: (event) => {
+      if (event.kind === 'metaFileWritten') metrics.observeMetaFileWrite(event.seconds);
+      else if (event.kind === 'persistFailure') metrics.countMetaFileWriteFailure();
+      else if (event.kind === 'replicationFailure') metrics.countReplicationFailure(event.address);
+    },
+    onCommandTimings: (_kind, timings) => metrics.observeSnapshotPublish(timings.publishMs / 1000),
+  });
+  const server = await startServer({
+    backend,
+    host: config.host,
+    port: config.port,
+    maxMetadataBodyBytes: config.maxMetadataBodyBytes,
+    bodyTimeoutSeconds: config.idleTimeoutSeconds,
+    apiToken: config.apiToken,
+    fetchProxyEpochs: (addresses) =>
+      fetchProxyEpochs(addresses, 1000, (address, reason) => log.warn({ proxy: address, reason }, 'proxy did not answer UMCTL GETEPOCH')),
+    renderMetrics: async () => {
+      metrics.setSnapshotGeneration(backend.generation());
+      return { contentType: metrics.contentType, body: await metrics.render() };
+    },
+    onRequest: (info) => {
+      metrics.observeRequest(info.route, info.method, info.status, info.ms / 1000);
+      // Reads come every second from every coordinator; only writes are logged.
+      if (info.method !== 'GET') log.info({ method: info.method, route: info.route, status: info.status, ms: Number(info.ms.toFixed(3)) }, 'request');
+    },
+  });
+  log.info({ address: config.host, port: server.port }, 'listening');
 
-const stop = () => {
-  void server
-    .close()
-    .then(() => backend.close())
-    .then(() => process.exit(0));
-};
-process.once('SIGINT', stop);
-process.once('SIGTERM', stop);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: no new connections, finishing writes in flight');
+    void (async () => {
+      await server.close();
+      await backend.close();
+      log.info('stopped');
+      process.exit(0);
+    })().catch((err: unknown) => {
+      log.error({ err: String(err) }, 'unclean stop');
+      process.exit(1);
+    });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+let config: BrokerConfig;
+try {
+  config = loadConfig(process.argv.slice(2), process.env);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`metabroker: configuration error: ${err.message}\n`);
+    process.exit(2);
+  }
+  throw err;
+}
+const log = createLogger({ debug: config.debug });
+log.info({ config: describeConfig(config) }, 'starting');
+run(config, log).catch((err: unknown) => {
+  log.fatal({ err: err instanceof Error ? err.message : String(err) }, 'failed to start');
+  process.exit(1);
+});

@@ -13,6 +13,8 @@ import { checkMetadata } from '../src/domain/check.js';
 import { storeFromValidDocument } from '../src/domain/commands/restore.js';
 import { emptyStore, storeToDocument } from '../src/domain/store.js';
 import type { MutableStore } from '../src/domain/types.js';
+import { BrokerError } from '../src/domain/errors.js';
+import { parseMetaDocument } from '../src/http/schemas.js';
 import { createLogger } from '../src/log.js';
 import { loadMetaFile, writeMetaFileSync } from '../src/persistence.js';
 import { replicateOnce } from '../src/replication.js';
@@ -42,7 +44,14 @@ function initialStore(): MutableStore {
     log.warn({ file: options.metaFilename }, 'no metadata file to recover from; starting empty');
     return emptyStore();
   }
-  const store = storeFromValidDocument(document);
+  let store: MutableStore;
+  try {
+    // The file gets the same checks as PUT /metadata: shape, then consistency.
+    store = storeFromValidDocument(parseMetaDocument(document));
+  } catch (err) {
+    if (err instanceof BrokerError) throw new Error(`metadata file ${options.metaFilename} is not usable (${err.code}): ${err.message}; it was left untouched`);
+    throw err;
+  }
   log.info({ file: options.metaFilename, globalEpoch: store.globalEpoch, clusters: store.clusters.size, proxies: store.proxies.size }, 'recovered metadata');
   return store;
 }

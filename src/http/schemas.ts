@@ -287,3 +287,11 @@ export function toMetaDocument(doc: BodyOf<'metaDocument'>): MetaDocument {
     failures: Object.fromEntries(Object.entries(doc.failures).map(([k, reports]) => [k, Object.fromEntries(Object.entries(reports))])),
   };
 }
+
+/**
+ * A stored document from any source (a request body, the metadata file) as
+ * checked domain data; INVALID_REQUEST names the first bad field.
+ */
+export function parseMetaDocument(value: unknown): MetaDocument {
+  return toMetaDocument(checkBody('metaDocument', value));
+}
