@@ -18,7 +18,8 @@ import { HttpClient, median, quantile, runAll } from './http-client.js';
 import { startBaseline, startBroker } from './processes.js';
 import type { Child } from './processes.js';
 
-const DURATION = Number(process.env.BENCH_SECONDS ?? 8);
+const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 
 interface Row {
@@ -48,6 +49,9 @@ async function load(port: number, paths: readonly string[], seconds = DURATION):
     url: `http://127.0.0.1:${port}`,
     connections: CONNECTIONS,
     duration: seconds,
+    // In its own thread, so that the benchmark's writer and timers are not
+    // delayed by the load generator's event loop.
+    workers: 1,
     requests: paths.map((path) => ({ method: 'GET', path })),
   });
   return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx };
@@ -74,6 +78,12 @@ async function loadFleet(broker: Child, shape: FleetShape): Promise<ReturnType<t
   return doc;
 }
 
+async function warm(port: number, paths: readonly string[]): Promise<void> {
+  const client = new HttpClient(port, 16);
+  await runAll(paths, 16, async (p) => void (await client.get(p)));
+  client.close();
+}
+
 async function medianBodySize(port: number, paths: readonly string[]): Promise<number> {
   const client = new HttpClient(port, 8);
   const sizes: number[] = [];
@@ -90,19 +100,30 @@ async function readThroughput(shape: FleetShape): Promise<void> {
     const doc = await loadFleet(broker, shape);
     const paths = readPaths(doc);
     const size = await medianBodySize(broker.port, paths);
-    await load(broker.port, paths, 2); // warm the answer cache and the JIT
-    const measured = await load(broker.port, paths);
+    const cold = await load(broker.port, paths, 2);
+    // Coordinators poll every second, so in steady state every answer has
+    // been asked for before: one full pass warms the answer cache.
+    await warm(broker.port, paths);
+    // Broker and ceiling take turns, ROUNDS times, and each figure is the
+    // median of its rounds: the machine is shared and noisy.
     const ceiling = await startBaseline('fixed', String(size));
-    let base;
+    const runs: Awaited<ReturnType<typeof load>>[] = [];
+    const bases: Awaited<ReturnType<typeof load>>[] = [];
     try {
       await load(ceiling.port, paths, 2);
-      base = await load(ceiling.port, paths);
+      for (let i = 0; i < ROUNDS; i++) {
+        runs.push(await load(broker.port, paths));
+        bases.push(await load(ceiling.port, paths));
+      }
     } finally {
       await ceiling.stop();
     }
+    const measured = { rps: median(runs.map((r) => r.rps)), p99: median(runs.map((r) => r.p99)), errors: runs.reduce((n, r) => n + r.errors, 0), non2xx: runs.reduce((n, r) => n + r.non2xx, 0) };
+    const base = { rps: median(bases.map((r) => r.rps)), p99: median(bases.map((r) => r.p99)) };
     if (measured.errors || measured.non2xx) notes.push(`${shape.name} reads: ${measured.errors} errors, ${measured.non2xx} non-2xx`);
     row(`1. ${shape.name} GET proxy+cluster meta, requests/s`, measured.rps, base.rps, 'req/s', '>= 0.8 of ceiling', (r) => (r === null ? null : r >= 0.8));
     row(`1. ${shape.name} GET proxy+cluster meta, p99 latency`, measured.p99, base.p99, 'ms', 'reported', () => null);
+    row(`1. ${shape.name} first pass (answers computed by reader threads), requests/s`, cold.rps, base.rps, 'req/s', 'reported', () => null);
     if (shape === LARGE) {
       await readsWithWrites(broker, doc, paths, base.rps);
       await propagation(broker, doc);
@@ -156,23 +177,28 @@ async function propagation(broker: Child, doc: ReturnType<typeof storeToDocument
   const client = new HttpClient(broker.port, 8);
   const names = Object.keys(doc.clusters);
   const delays: number[] = [];
-  for (let i = 0; i < 200; i++) {
+  const unchanged: number[] = [];
+  // Several reads at once, more than there are reader threads, so that the
+  // generation counts as served when every reader that took one saw it.
+  const readAll = (name: string) => Promise.all(Array.from({ length: 8 }, () => client.get(`/api/v2/clusters/meta/${name}`)));
+  for (let i = 0; i < 300; i++) {
     const name = names[(i * 7) % names.length]!;
     const strategy = i % 2 === 0 ? 'set_get_only' : 'allow_all';
+    // The client's own cost for the same reads of data that did not change.
+    const before = performance.now();
+    await readAll(names[(i * 7 + 1) % names.length]!);
+    unchanged.push(performance.now() - before);
     await client.request('PATCH', `/api/v2/clusters/config/${name}`, JSON.stringify({ compression_strategy: strategy }));
     const answered = performance.now();
-    // As many reads as there are reader threads and more, all at once: the
-    // generation counts as served when every one of them sees the change.
-    const reads = await Promise.all(Array.from({ length: 8 }, () => client.get(`/api/v2/clusters/meta/${name}`)));
-    const done = performance.now();
+    const reads = await readAll(name);
+    delays.push(performance.now() - answered);
     for (const r of reads) {
       if (!r.body.includes(`"compression_strategy":"${strategy}"`)) throw new Error('a read after a write did not see it');
     }
-    delays.push(done - answered);
   }
   client.close();
-  row('4. Large write answer -> readers serve new generation, p99', quantile(delays, 0.99), null, 'ms', '<= 5 ms', (_r, v) => v <= 5);
-  row('4. Large write answer -> readers serve new generation, median', median(delays), null, 'ms', 'reported', () => null);
+  row('4. Large write answer -> 8 reads see the new generation, p99', quantile(delays, 0.99), quantile(unchanged, 0.99), 'ms', '<= 5 ms', (_r, v) => v <= 5);
+  row('4. Large write answer -> 8 reads see the new generation, median', median(delays), median(unchanged), 'ms', 'reported', () => null);
 }
 
 async function pollRound(broker: Child): Promise<void> {

@@ -100,7 +100,7 @@ function execute(cmd: Command): { reply: CommandReply; changes: ReturnType<typeo
     const full = cmd.kind === 'restore';
     const generation = publisher.publish(store, full ? null : outcome.changes);
     publishMs = performance.now() - publishStart;
-    changes = summarizeChanges(generation, outcome.changes, full);
+    changes = summarizeChanges(generation, store.globalEpoch, outcome.changes, full);
     if (options.debug) {
       const problems = checkMetadata(store);
       if (problems.length > 0) log.error({ problems: problems.slice(0, 20), command: cmd.kind }, 'metadata inconsistent after write');
@@ -181,4 +181,4 @@ function stopTimers(): void {
   for (const t of timers) clearInterval(t);
 }
 
-post({ type: 'ready', generation: publisher.generation });
+post({ type: 'ready', generation: publisher.generation, globalEpoch: store.globalEpoch });

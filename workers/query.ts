@@ -6,7 +6,7 @@
 import { workerData } from 'piscina';
 import type { QueryRequest, ReadSettings, ReaderReply } from '../src/rpc/messages.js';
 import { answerQuery } from '../src/service/answers.js';
-import { queryDeps } from '../src/service/deps.js';
+import { isEpochTemplate, queryDeps } from '../src/service/deps.js';
 import type { SnapshotBuffers } from '../src/snapshot/layout.js';
 import { SnapshotReader } from '../src/snapshot/reader.js';
 
@@ -20,5 +20,5 @@ const reader = new SnapshotReader(data.buffers);
 
 export default function answer(q: QueryRequest): ReaderReply {
   const { store, generation } = reader.refresh();
-  return { generation, body: answerQuery(store, q, data.settings), deps: queryDeps(store, q) };
+  return { generation, body: answerQuery(store, q, data.settings), deps: queryDeps(store, q), epochTemplate: isEpochTemplate(store, q) };
 }

@@ -59,9 +59,15 @@ export function replyForThrown(err: unknown, context: string): Reply {
   return codeReply('INTERNAL_ERROR');
 }
 
-/** Writes a whole reply; call it corked (inside the handler's sync part, or res.cork). */
-export function writeReply(res: HttpResponse, reply: Reply): void {
+/**
+ * Writes a whole reply; call it corked (inside the handler's sync part, or
+ * res.cork). The answer to a HEAD request carries no body (RFC 9110 9.3.2):
+ * a keep-alive client would read one as the start of the next response.
+ */
+export function writeReply(res: HttpResponse, reply: Reply, method: string): void {
   res.writeStatus(statusLine(reply.status));
   if (reply.contentType !== null) res.writeHeader('Content-Type', reply.contentType);
-  res.end(reply.body);
+  // endWithoutBody(length) closes the connection in this uWS build; without a length it keeps it.
+  if (method === 'HEAD') res.endWithoutBody();
+  else res.end(reply.body);
 }

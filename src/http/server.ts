@@ -85,13 +85,12 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
 
   /** Answers inside the handler's synchronous part, where uWS is already corked. */
   const answerNow = (res: HttpResponse, reply: Reply, method: string, route: string, started: number) => {
-    writeReply(res, reply);
+    writeReply(res, reply, method);
     report(method, route, reply.status, started);
   };
 
-  const serve = (res: HttpResponse, req: HttpRequest) => {
+  const serve = (res: HttpResponse, req: HttpRequest, method: string) => {
     const started = performance.now();
-    const method = req.getCaseSensitiveMethod();
     const path = req.getUrl();
     const query = req.getQuery() ?? '';
     const contentLength = req.getHeader('content-length');
@@ -124,7 +123,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       )
       .then((reply) => {
         if (reply === null || exchange.aborted) return;
-        res.cork(() => writeReply(res, reply));
+        res.cork(() => writeReply(res, reply, method));
         report(method, route.pattern, reply.status, started);
       })
       .catch((err: unknown) => console.error('[http] failed to write a reply', err))
@@ -136,13 +135,14 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
 
   const app = uWS.App();
   app.any('/*', (res, req) => {
+    const method = req.getCaseSensitiveMethod();
     try {
-      serve(res, req);
+      serve(res, req, method);
     } catch (err) {
       // A throw escaping into uWS would take the process down; answer instead.
       console.error('[http] request handling failed', err);
       try {
-        writeReply(res, codeReply('INTERNAL_ERROR'));
+        writeReply(res, codeReply('INTERNAL_ERROR'), method);
       } catch {
         // The response was already written or aborted: nothing more to do.
       }

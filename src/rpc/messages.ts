@@ -41,6 +41,8 @@ export type { Command };
 /** What changed in one generation, as the front end's answer cache needs it. */
 export interface ChangeSummary {
   readonly generation: number;
+  /** The global epoch at this generation. */
+  readonly globalEpoch: number;
   readonly clusters: readonly string[];
   readonly proxies: readonly string[];
   readonly failures: boolean;
@@ -80,7 +82,7 @@ export type OwnerEvent =
   | { readonly kind: 'metaFileWritten'; readonly seconds: number };
 
 export type OwnerOutbound =
-  | { readonly type: 'ready'; readonly generation: number }
+  | { readonly type: 'ready'; readonly generation: number; readonly globalEpoch: number }
   | { readonly type: 'fatal'; readonly message: string }
   | { readonly type: 'reply'; readonly id: number; readonly reply: CommandReply; readonly changes: ChangeSummary | null; readonly timings: Timings }
   | { readonly type: 'changed'; readonly changes: ChangeSummary }
@@ -91,4 +93,10 @@ export type OwnerOutbound =
 export interface ReaderReply extends QueryReply {
   /** Cache dependencies ('c:<cluster>', 'p:<proxy>', '#epoch', '#keys', '#failures', '#failed', '#any'); null = do not cache. */
   readonly deps: readonly string[] | null;
+  /**
+   * The body differs from the same answer at another global epoch only in
+   * its `"epoch"` field (a free proxy's view): the front end may re-render
+   * it with a newer epoch instead of asking a reader again.
+   */
+  readonly epochTemplate?: boolean;
 }

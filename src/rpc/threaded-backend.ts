@@ -35,6 +35,22 @@ interface CacheEntry {
   readonly generation: number;
   readonly body: string;
   readonly deps: readonly string[];
+  /** For epoch templates: the body around its epoch number. */
+  readonly around?: readonly [string, string];
+}
+
+type Freshness = 'fresh' | 'epochOnly' | 'stale';
+
+/** Splits a proxy view body at its epoch number: `{"proxy":{"address":"…","epoch":` N `,…`. */
+function splitAtEpoch(body: string): [string, string] | undefined {
+  // Quotes inside the address are escaped, so this is the epoch field.
+  const marker = '","epoch":';
+  const at = body.indexOf(marker);
+  if (at < 0) return undefined;
+  const start = at + marker.length;
+  let end = start;
+  while (end < body.length && body.charCodeAt(end) >= 48 && body.charCodeAt(end) <= 57) end++;
+  return end > start ? [body.slice(0, start), body.slice(end)] : undefined;
 }
 
 const EMPTY_DEPS: readonly string[] = [];
@@ -50,13 +66,19 @@ export class ThreadedBackend implements Backend {
   /** Generation at which each dependency last changed. */
   private readonly changedAt = new Map<string, number>();
   private ownerExit: Error | null = null;
+  /** Newest generation the front end was told about, and its global epoch. */
+  private knownGeneration: number;
+  private knownEpoch: number;
 
   private constructor(
     private readonly options: ThreadedOptions,
     readonly buffers: SnapshotBuffers,
     owner: Worker,
+    ready: { generation: number; globalEpoch: number },
   ) {
     this.owner = owner;
+    this.knownGeneration = ready.generation;
+    this.knownEpoch = ready.globalEpoch;
     this.control = new Int32Array(buffers.control);
     const threads = options.readerThreads > 0 ? options.readerThreads : Math.max(1, availableParallelism() - 1);
     const settings: ReadSettings = options.settings;
@@ -92,10 +114,13 @@ export class ThreadedBackend implements Backend {
       debug: options.debug,
     };
     const owner = new Worker(new URL('../../workers/owner.js', import.meta.url), { workerData: ownerOptions });
+    let ready = { generation: 0, globalEpoch: 0 };
     await new Promise<void>((resolve, reject) => {
       const onMessage = (m: OwnerOutbound) => {
-        if (m.type === 'ready') done(null);
-        else if (m.type === 'fatal') done(new Error(m.message));
+        if (m.type === 'ready') {
+          ready = { generation: m.generation, globalEpoch: m.globalEpoch };
+          done(null);
+        } else if (m.type === 'fatal') done(new Error(m.message));
       };
       const onExit = (code: number) => done(new Error(`owner thread exited with code ${code} during start`));
       const onError = (err: Error) => done(err);
@@ -110,7 +135,7 @@ export class ThreadedBackend implements Backend {
       owner.on('exit', onExit);
       owner.on('error', onError);
     });
-    return new ThreadedBackend(options, buffers, owner);
+    return new ThreadedBackend(options, buffers, owner, ready);
   }
 
   generation(): number {
@@ -121,7 +146,17 @@ export class ThreadedBackend implements Backend {
     const key = cacheKey(q);
     if (key !== null) {
       const hit = this.cache.get(key);
-      if (hit && this.isFresh(hit)) return hit;
+      if (hit) {
+        const freshness = this.freshness(hit);
+        if (freshness === 'fresh') return hit;
+        if (freshness === 'epochOnly' && hit.around) {
+          // Only the global epoch moved: the same view at the newest known
+          // generation, without a reader round trip.
+          const entry: CacheEntry = { generation: this.knownGeneration, body: `${hit.around[0]}${this.knownEpoch}${hit.around[1]}`, deps: hit.deps, around: hit.around };
+          this.cache.set(key, entry);
+          return entry;
+        }
+      }
     }
     let reply: ReaderReply;
     try {
@@ -132,7 +167,8 @@ export class ThreadedBackend implements Backend {
     }
     if (key !== null && reply.deps !== null) {
       if (this.cache.size >= (this.options.maxCachedAnswers ?? 200_000)) this.cache.clear();
-      this.cache.set(key, { generation: reply.generation, body: reply.body, deps: reply.deps ?? EMPTY_DEPS });
+      const around = reply.epochTemplate ? splitAtEpoch(reply.body) : undefined;
+      this.cache.set(key, around ? { generation: reply.generation, body: reply.body, deps: reply.deps, around } : { generation: reply.generation, body: reply.body, deps: reply.deps ?? EMPTY_DEPS });
     }
     return reply;
   }
@@ -166,16 +202,23 @@ export class ThreadedBackend implements Backend {
     return this.closing;
   }
 
-  private isFresh(entry: CacheEntry): boolean {
-    if ((this.changedAt.get('#full') ?? -1) > entry.generation) return false;
+  private freshness(entry: CacheEntry): Freshness {
+    if ((this.changedAt.get('#full') ?? -1) > entry.generation) return 'stale';
+    let result: Freshness = 'fresh';
     for (const dep of entry.deps) {
-      if ((this.changedAt.get(dep) ?? -1) > entry.generation) return false;
+      if ((this.changedAt.get(dep) ?? -1) <= entry.generation) continue;
+      if (dep !== '#epoch') return 'stale';
+      result = 'epochOnly';
     }
-    return true;
+    return result;
   }
 
   private noteChanges(c: ChangeSummary): void {
     const g = c.generation;
+    if (g > this.knownGeneration) {
+      this.knownGeneration = g;
+      this.knownEpoch = c.globalEpoch;
+    }
     const mark = (dep: string) => {
       if ((this.changedAt.get(dep) ?? -1) < g) this.changedAt.set(dep, g);
     };

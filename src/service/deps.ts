@@ -7,6 +7,13 @@ import type { ChangeSet } from '../domain/store.js';
 import type { MetaStore } from '../domain/types.js';
 import type { ChangeSummary, QueryRequest } from '../rpc/messages.js';
 
+/** True when the answer is a free proxy's view, whose only store-wide input is the global epoch. */
+export function isEpochTemplate(store: MetaStore, q: QueryRequest): boolean {
+  if (q.name !== 'proxyMeta') return false;
+  const proxy = store.proxies.get(q.address);
+  return proxy !== undefined && (proxy.cluster === null || !store.clusters.has(proxy.cluster));
+}
+
 export function queryDeps(store: MetaStore, q: QueryRequest): string[] | null {
   switch (q.name) {
     case 'clusterNames':
@@ -32,9 +39,10 @@ export function queryDeps(store: MetaStore, q: QueryRequest): string[] | null {
   }
 }
 
-export function summarizeChanges(generation: number, changes: ChangeSet, full: boolean): ChangeSummary {
+export function summarizeChanges(generation: number, globalEpoch: number, changes: ChangeSet, full: boolean): ChangeSummary {
   return {
     generation,
+    globalEpoch,
     clusters: [...changes.clusters],
     proxies: [...changes.proxies],
     failures: changes.failures.size > 0,

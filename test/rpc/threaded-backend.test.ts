@@ -80,3 +80,25 @@ test('ThreadedBackend: close finishes the writes in flight and flushes the metad
   const late = await backend.command(addProxy(9, 9));
   assert.equal(late.ok, false, 'writes after close are refused');
 });
+
+test('ThreadedBackend: a free proxy view follows the global epoch without going stale', async (t) => {
+  const backend = await ThreadedBackend.start(options());
+  t.after(() => backend.close());
+  await backend.command(addProxy(1, 1));
+  await backend.command(addProxy(2, 1));
+  const address = proxyAddress(1, 1);
+  for (let i = 0; i < 5; i++) {
+    const metadata = JSON.parse((await backend.query({ name: 'metadata' })).body) as { global_epoch: number };
+    const view = JSON.parse((await backend.query({ name: 'proxyMeta', address })).body) as { proxy: { epoch: number; free_nodes: string[]; address: string } };
+    assert.equal(view.proxy.epoch, metadata.global_epoch);
+    assert.equal(view.proxy.address, address);
+    assert.equal(view.proxy.free_nodes.length, 2);
+    // A write elsewhere moves only the global epoch.
+    await backend.command({ kind: 'addFailure', address: 'elsewhere:1', reporter: `r${i}` });
+  }
+  // Once the proxy joins a cluster its view is recomputed, not re-stamped.
+  await backend.command({ kind: 'addCluster', name: 'c', nodeNumber: 4 });
+  const joined = JSON.parse((await backend.query({ name: 'proxyMeta', address })).body) as { proxy: { nodes: unknown[]; free_nodes: string[] } };
+  assert.equal(joined.proxy.nodes.length, 2);
+  assert.deepEqual(joined.proxy.free_nodes, []);
+});
