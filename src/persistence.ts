@@ -3,7 +3,7 @@
  * atomically. Synchronous on purpose: it runs on the owner thread, which must
  * not take the next command before the previous change is on disk.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { META_VERSION } from './domain/constants.js';
@@ -75,6 +75,47 @@ export function writeMetaFileSync(path: string, json: string): void {
     throw new MetaFileError(path, `cannot write metadata file ${path}: ${errorMessage(err)}`, err);
   }
   syncDirectory(dir, path);
+}
+
+/**
+ * Removes the temporary files that processes killed in the middle of a
+ * write left next to `path` (each as large as the document: a broker that
+ * is killed again and again would pile them up). A file whose process is
+ * still alive may be a write in progress and is kept. Best effort: a file
+ * that cannot be removed is skipped. Returns the names removed.
+ */
+export function removeStaleTempFiles(path: string): string[] {
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.tmp-`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
+    // Also this process's own: another thread of it may be writing the same file.
+    if (!Number.isSafeInteger(pid) || isAlive(pid)) continue;
+    try {
+      unlinkSync(join(dir, name));
+      removed.push(name);
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errorCode(err) === 'EPERM';
+  }
 }
 
 function syncDirectory(dir: string, path: string): void {

@@ -16,7 +16,7 @@ import type { MutableStore } from '../src/domain/types.js';
 import { BrokerError } from '../src/domain/errors.js';
 import { parseMetaDocument } from '../src/http/schemas.js';
 import { createLogger } from '../src/log.js';
-import { loadMetaFile, writeMetaFileSync } from '../src/persistence.js';
+import { loadMetaFile, removeStaleTempFiles, writeMetaFileSync } from '../src/persistence.js';
 import { replicateOnce } from '../src/replication.js';
 import type { CommandReply, OwnerInbound, OwnerOptions, OwnerOutbound } from '../src/rpc/messages.js';
 import { commandBody } from '../src/service/answers.js';
@@ -61,6 +61,10 @@ let publisher: SnapshotPublisher;
 try {
   store = initialStore();
   publisher = new SnapshotPublisher(options.buffers, store);
+  if (options.autoUpdateMetaFile || options.updateMetaFileIntervalSec > 0) {
+    const removed = removeStaleTempFiles(options.metaFilename);
+    if (removed.length > 0) log.info({ files: removed }, 'removed temporary metadata files left by a process that died while writing');
+  }
 } catch (err) {
   post({ type: 'fatal', message: err instanceof Error ? err.message : String(err) });
   process.exit(1);

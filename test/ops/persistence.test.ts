@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { META_VERSION } from '../../src/domain/constants.js';
 import type { MetaDocument } from '../../src/domain/types.js';
-import { loadMetaFile, MetaFileError, writeMetaFileSync } from '../../src/persistence.js';
+import { loadMetaFile, MetaFileError, removeStaleTempFiles, writeMetaFileSync } from '../../src/persistence.js';
 
 const root = mkdtempSync(join(tmpdir(), 'metabroker-persist-'));
 after(() => {
@@ -104,6 +104,20 @@ test('writeMetaFileSync: an unwritable directory throws and the old file stays i
   assert.ok(result.message?.includes(path));
   assert.equal(readFileSync(path, 'utf8'), old);
   assert.deepEqual(readdirSync(dir), ['metadata']);
+});
+
+test('removeStaleTempFiles: removes the temporary files of dead processes only, and only for this file', () => {
+  const dir = freshDir();
+  const path = join(dir, 'metadata');
+  writeFileSync(path, '{}');
+  // A pid above pid_max belongs to no process; this process is alive.
+  const dead = '.metadata.tmp-4194305-1-1';
+  const alive = `.metadata.tmp-${process.pid}-1-1`;
+  const other = '.other.tmp-4194305-1-1';
+  for (const name of [dead, alive, other]) writeFileSync(join(dir, name), 'partial');
+  assert.deepEqual(removeStaleTempFiles(path), [dead]);
+  assert.deepEqual(readdirSync(dir).sort(), [alive, other, 'metadata'].sort());
+  assert.deepEqual(removeStaleTempFiles(join(freshDir(), 'no-such-dir', 'metadata')), [], 'a missing directory is not an error');
 });
 
 test('loadMetaFile: null when the file does not exist', () => {
