@@ -10,7 +10,6 @@ import { startServer } from './http/server.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { BrokerMetrics } from './metrics.js';
-import { fetchProxyEpochs } from './recovery.js';
 import { ThreadedBackend } from './rpc/threaded-backend.js';
 
 function isLoopback(host: string): boolean {
@@ -48,8 +47,11 @@ async function run(config: BrokerConfig, log: Logger): Promise<void> {
     maxMetadataBodyBytes: config.maxMetadataBodyBytes,
     bodyTimeoutSeconds: config.idleTimeoutSeconds,
     apiToken: config.apiToken,
-    fetchProxyEpochs: (addresses) =>
-      fetchProxyEpochs(addresses, 1000, (address, reason) => log.warn({ proxy: address, reason }, 'proxy did not answer UMCTL GETEPOCH')),
+    // The Redis client is loaded on first use: epoch recovery is rare.
+    fetchProxyEpochs: async (addresses) => {
+      const { fetchProxyEpochs } = await import('./recovery.js');
+      return fetchProxyEpochs(addresses, 1000, (address, reason) => log.warn({ proxy: address, reason }, 'proxy did not answer UMCTL GETEPOCH'));
+    },
     renderMetrics: async () => {
       metrics.setSnapshotGeneration(backend.generation());
       return { contentType: metrics.contentType, body: await metrics.render() };

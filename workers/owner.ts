@@ -14,7 +14,6 @@ import { storeFromValidDocument } from '../src/domain/commands/restore.js';
 import { emptyStore, storeToDocument } from '../src/domain/store.js';
 import type { MutableStore } from '../src/domain/types.js';
 import { BrokerError } from '../src/domain/errors.js';
-import { parseMetaDocument } from '../src/http/schemas.js';
 import { createLogger } from '../src/log.js';
 import { loadMetaFile, removeStaleTempFiles, writeMetaFileSync } from '../src/persistence.js';
 import { replicateOnce } from '../src/replication.js';
@@ -37,7 +36,7 @@ function persist(store: MutableStore): number {
   return seconds * 1000;
 }
 
-function initialStore(): MutableStore {
+async function initialStore(): Promise<MutableStore> {
   if (!options.recoverFromMetaFile) return emptyStore();
   const document = loadMetaFile(options.metaFilename);
   if (document === null) {
@@ -47,6 +46,8 @@ function initialStore(): MutableStore {
   let store: MutableStore;
   try {
     // The file gets the same checks as PUT /metadata: shape, then consistency.
+    // The schemas are loaded only here: they cost a noticeable part of start-up.
+    const { parseMetaDocument } = await import('../src/http/schemas.js');
     store = storeFromValidDocument(parseMetaDocument(document));
   } catch (err) {
     if (err instanceof BrokerError) throw new Error(`metadata file ${options.metaFilename} is not usable (${err.code}): ${err.message}; it was left untouched`);
@@ -59,7 +60,7 @@ function initialStore(): MutableStore {
 let store: MutableStore;
 let publisher: SnapshotPublisher;
 try {
-  store = initialStore();
+  store = await initialStore();
   publisher = new SnapshotPublisher(options.buffers, store);
   if (options.autoUpdateMetaFile || options.updateMetaFileIntervalSec > 0) {
     const removed = removeStaleTempFiles(options.metaFilename);
