@@ -135,6 +135,29 @@ async function readThroughput(shape: FleetShape): Promise<void> {
   }
 }
 
+/**
+ * The broker's own view of write latency, from receipt to answer, out of its
+ * request-duration histogram: p99 as the upper bound of the bucket holding
+ * the 99th percentile, over the given routes.
+ */
+async function serverSideWriteP99(port: number, routes: readonly string[]): Promise<number> {
+  const client = new HttpClient(port, 1);
+  const text = (await client.get('/api/v2/metrics')).body;
+  client.close();
+  const buckets = new Map<number, number>();
+  for (const line of text.split('\n')) {
+    const m = /^http_request_duration_seconds_bucket\{(.*)\} (\d+)/.exec(line);
+    if (!m || !routes.some((r) => m[1]!.includes(`route="${r}"`))) continue;
+    const le = /le="([^"]+)"/.exec(m[1]!)?.[1];
+    const bound = le === '+Inf' ? Infinity : Number(le);
+    buckets.set(bound, (buckets.get(bound) ?? 0) + Number(m[2]));
+  }
+  const bounds = [...buckets.keys()].sort((a, b) => a - b);
+  const total = buckets.get(Infinity) ?? 0;
+  for (const b of bounds) if (buckets.get(b)! >= 0.99 * total) return b * 1000;
+  return NaN;
+}
+
 async function readsWithWrites(broker: Child, doc: ReturnType<typeof storeToDocument>, paths: readonly string[], ceilingRps: number): Promise<void> {
   console.log('\n[2] reads with 20 failure reports/s and 1 cluster change/s');
   const client = new HttpClient(broker.port, 4);
@@ -168,7 +191,9 @@ async function readsWithWrites(broker: Child, doc: ReturnType<typeof storeToDocu
   await writer;
   client.close();
   row('2. Large reads during writes, requests/s', measured.rps, ceilingRps, 'req/s', '>= 0.7 of ceiling', (r) => (r === null ? null : r >= 0.7));
-  row('2. Large write p99 latency during reads', quantile(latencies, 0.99), null, 'ms', '<= 5 ms', (_r, v) => v <= 5);
+  row('2. Large write p99 latency during reads, seen by the client', quantile(latencies, 0.99), null, 'ms', '<= 5 ms', (_r, v) => v <= 5);
+  row('2. Large write p99 latency during reads, in the broker (histogram bucket bound)', await serverSideWriteP99(broker.port, ['/api/v2/failures/:address/:reporter', '/api/v2/clusters/config/:name']), null, 'ms', 'reported', () => null);
+  row('2. Large write median latency during reads, seen by the client', median(latencies), null, 'ms', 'reported', () => null);
   notes.push(`reads-with-writes: ${latencies.length} writes sent`);
 }
 
