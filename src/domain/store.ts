@@ -38,8 +38,8 @@ export function storeFromDocument(doc: MetaDocument): MutableStore {
 }
 
 export function storeToDocument(store: MetaStore): MetaDocument {
-  const failures: Record<string, Record<string, number>> = {};
-  for (const [address, reports] of store.failures) failures[address] = Object.fromEntries(reports);
+  // Own properties even for an address such as `__proto__`, which `failures[address] =` would drop.
+  const failures = Object.fromEntries([...store.failures].map(([address, reports]) => [address, Object.fromEntries(reports)]));
   return {
     version: store.version,
     global_epoch: store.globalEpoch,
@@ -210,7 +210,14 @@ export class Draft {
       else map.delete(address);
       this.touched(address);
     };
-    this.journal.push(() => put(prev));
+    // Undo puts back exactly what was there, even an empty report map (a
+    // restored document may hold one); dropping it left rollback's key
+    // order restoring the key with an undefined value.
+    this.journal.push(() => {
+      if (prev === undefined) map.delete(address);
+      else map.set(address, prev);
+      this.touched(address);
+    });
     put(reports ?? undefined);
     this.changedFailures.add(address);
   }

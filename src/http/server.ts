@@ -58,11 +58,17 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Compares a presented Authorization header with the token in constant time. */
+/**
+ * Checks an Authorization header: the `Bearer` scheme, whose name is
+ * case-insensitive (RFC 9110 11.1), then the token, compared in constant time.
+ */
 function tokenChecker(token: string): (authorization: string) => boolean {
   const digest = (value: string) => createHash('sha256').update(value).digest();
-  const expected = digest(`Bearer ${token}`);
-  return (authorization) => timingSafeEqual(digest(authorization), expected);
+  const expected = digest(token);
+  return (authorization) => {
+    const presented = /^bearer +(.*)$/i.exec(authorization)?.[1];
+    return presented !== undefined && timingSafeEqual(digest(presented), expected);
+  };
 }
 
 export function startServer(options: ServerOptions): Promise<RunningServer> {

@@ -20,24 +20,28 @@ export interface ChangeRecord {
   readonly x?: string[];
 }
 
+/**
+ * Keys are names from clients: Object.fromEntries defines each as an own
+ * property, where `obj[key] = v` would set the prototype for `__proto__`
+ * and the change would never reach the readers.
+ */
 export function encodeChanges(store: MetaStore, changes: ChangeSet): string {
   const record: { e: number; c?: Record<string, ClusterStore | null>; p?: Record<string, ProxyResource | null>; f?: Record<string, Record<string, number> | null>; x?: string[] } = {
     e: store.globalEpoch,
   };
   if (changes.clusters.size > 0) {
-    record.c = {};
-    for (const name of changes.clusters) record.c[name] = store.clusters.get(name) ?? null;
+    record.c = Object.fromEntries([...changes.clusters].map((name) => [name, store.clusters.get(name) ?? null]));
   }
   if (changes.proxies.size > 0) {
-    record.p = {};
-    for (const address of changes.proxies) record.p[address] = store.proxies.get(address) ?? null;
+    record.p = Object.fromEntries([...changes.proxies].map((address) => [address, store.proxies.get(address) ?? null]));
   }
   if (changes.failures.size > 0) {
-    record.f = {};
-    for (const address of changes.failures) {
-      const reports = store.failures.get(address);
-      record.f[address] = reports ? Object.fromEntries(reports) : null;
-    }
+    record.f = Object.fromEntries(
+      [...changes.failures].map((address) => {
+        const reports = store.failures.get(address);
+        return [address, reports ? Object.fromEntries(reports) : null];
+      }),
+    );
   }
   if (changes.failedProxies) record.x = [...store.failedProxies];
   return JSON.stringify(record);

@@ -1,13 +1,19 @@
 /**
  * Helpers for the HTTP tests: a real server on an ephemeral port in front
- * of a fresh LocalBackend (or any Backend), and a small fetch wrapper.
+ * of a fresh LocalBackend (or any Backend, or the real ThreadedBackend),
+ * and a small fetch wrapper.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { emptyStore } from '../../src/domain/store.js';
-import type { FetchProxyEpochs } from '../../src/http/handlers.js';
+import type { FetchProxyEpochs, RenderMetrics } from '../../src/http/handlers.js';
 import { startServer } from '../../src/http/server.js';
 import type { RequestInfo, RunningServer } from '../../src/http/server.js';
 import type { ReadSettings } from '../../src/rpc/messages.js';
+import { ThreadedBackend } from '../../src/rpc/threaded-backend.js';
+import type { ThreadedOptions } from '../../src/rpc/threaded-backend.js';
 import { LocalBackend } from '../../src/service/backend.js';
 import type { Backend } from '../../src/service/backend.js';
 
@@ -19,6 +25,9 @@ export interface TestServerOptions {
   readonly maxBodyBytes?: number;
   readonly maxMetadataBodyBytes?: number;
   readonly fetchProxyEpochs?: FetchProxyEpochs;
+  readonly apiToken?: string;
+  readonly bodyTimeoutSeconds?: number;
+  readonly renderMetrics?: RenderMetrics;
 }
 
 export interface TestServer {
@@ -42,6 +51,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
     ...(options.maxMetadataBodyBytes === undefined ? {} : { maxMetadataBodyBytes: options.maxMetadataBodyBytes }),
     ...(options.fetchProxyEpochs === undefined ? {} : { fetchProxyEpochs: options.fetchProxyEpochs }),
+    ...(options.apiToken === undefined ? {} : { apiToken: options.apiToken }),
+    ...(options.bodyTimeoutSeconds === undefined ? {} : { bodyTimeoutSeconds: options.bodyTimeoutSeconds }),
+    ...(options.renderMetrics === undefined ? {} : { renderMetrics: options.renderMetrics }),
     onRequest: (info) => requests.push(info),
   });
   const origin = `http://127.0.0.1:${server.port}`;
@@ -54,6 +66,41 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     async close() {
       await server.close();
       await backend.close();
+    },
+  };
+}
+
+/**
+ * The production pairing: the server in front of a ThreadedBackend (owner
+ * thread and reader pool, 2 readers), with no metadata file written.
+ */
+export async function startThreadedTestServer(options: Omit<TestServerOptions, 'backend'> & { readonly threaded?: Partial<ThreadedOptions> } = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'metabroker-http-'));
+  const backend = await ThreadedBackend.start({
+    settings: { ...SETTINGS, ...options.settings },
+    metaFilename: join(dir, 'metadata'),
+    recoverFromMetaFile: false,
+    autoUpdateMetaFile: false,
+    updateMetaFileIntervalSec: 0,
+    replicaAddresses: [],
+    syncMetaIntervalSec: 0,
+    apiToken: '',
+    debug: false,
+    readerThreads: 2,
+    ...options.threaded,
+  });
+  let s: TestServer;
+  try {
+    s = await startTestServer({ ...options, backend });
+  } catch (err) {
+    await backend.close();
+    throw err;
+  }
+  return {
+    ...s,
+    async close() {
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -77,8 +124,8 @@ export interface Answer {
 }
 
 /** A string body is sent as is; anything else is sent as JSON. */
-export async function call(s: TestServer, method: string, path: string, body?: unknown): Promise<Answer> {
-  const init: RequestInit = { method };
+export async function call(s: TestServer, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer> {
+  const init: RequestInit = { method, ...(headers === undefined ? {} : { headers }) };
   if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
   const res = await fetch(s.api + path, init);
   const text = await res.text();
