@@ -3,7 +3,7 @@
  * restored document must satisfy. Returns the problems found, first first;
  * logging or refusing is the caller's business.
  */
-import { SLOT_NUM } from './constants.js';
+import { MAX_EPOCH, SLOT_NUM } from './constants.js';
 import { isValidClusterName } from './names.js';
 import type { ClusterStore, MetaStore, MigrationSlotRangeStore } from './types.js';
 
@@ -65,12 +65,14 @@ function isPeerEntry(a: MigrationSlotRangeStore, b: MigrationSlotRangeStore): bo
 
 export function checkMetadata(store: MetaStore): string[] {
   const problems: string[] = [];
+  if (store.globalEpoch > MAX_EPOCH) problems.push(`global_epoch ${store.globalEpoch} is beyond ${MAX_EPOCH}`);
   for (const [address, proxy] of store.proxies) {
     if (proxy.proxy_address !== address) problems.push(`proxy ${address}: its record names ${proxy.proxy_address}`);
   }
   const chunkOf = new Map<string, string>();
   for (const [key, cluster] of store.clusters) {
     if (cluster.name !== key) problems.push(`cluster ${key}: its record names ${cluster.name}`);
+    if (cluster.epoch > store.globalEpoch) problems.push(`cluster ${key}: epoch ${cluster.epoch} is beyond global_epoch ${store.globalEpoch}`);
     if (!isValidClusterName(key)) problems.push(`cluster ${key}: invalid cluster name`);
     cluster.chunks.forEach((chunk, ci) => {
       for (let side = 0; side < 2; side++) {

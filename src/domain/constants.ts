@@ -7,3 +7,8 @@ export const META_VERSION = 'mem-broker-0.1';
 /** The undermoon version whose API this broker implements. */
 export const UNDERMOON_API_VERSION = '0.3.0';
 export const CLUSTER_NAME_MAX_LENGTH = 30;
+/**
+ * The largest epoch the broker will set. Epochs are JSON numbers, exact only
+ * up to 2^53; this leaves room for any number of later bumps.
+ */
+export const MAX_EPOCH = 2 ** 52;

@@ -79,6 +79,9 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
   const maxMetadataBody = options.maxMetadataBodyBytes ?? DEFAULT_MAX_METADATA_BODY_BYTES;
   let inFlight = 0;
   let drained: (() => void) | null = null;
+  // Set once close() starts: keep-alive clients could otherwise keep a
+  // stopping broker busy for ever with new requests.
+  let stopping = false;
 
   const report = (method: string, route: string, status: number, started: number) => {
     if (!options.onRequest) return;
@@ -102,6 +105,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     const contentLength = req.getHeader('content-length');
     const authorization = authorized === null ? '' : req.getHeader('authorization');
 
+    if (stopping) return answerNow(res, codeReply('SERVICE_BUSY', 'the broker is stopping'), method, '*', started);
     const match = matchRoute(method, path);
     if (!match) return answerNow(res, NOT_FOUND_REPLY, method, '*', started);
     const route: Route = match.route;
@@ -165,6 +169,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       resolve({
         port: uWS.us_socket_local_port(socket),
         close() {
+          stopping = true;
           closing ??= new Promise<void>((done) => {
             uWS.us_listen_socket_close(socket);
             if (inFlight === 0) done();

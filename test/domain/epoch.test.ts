@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { checkMetadata } from '../../src/domain/check.js';
 import { applyCommand } from '../../src/domain/commands.js';
+import { MAX_EPOCH } from '../../src/domain/constants.js';
 import type { Command } from '../../src/domain/commands.js';
 import type { MutableStore } from '../../src/domain/types.js';
 import { getProxyView } from '../../src/domain/views.js';
@@ -120,5 +122,25 @@ describe('every successful command raises the epoch, also when nothing else chan
     assert.equal(applyCommand(store, { kind: 'expand', name: 'a' }, CTX).ok, false);
     assert.equal(applyCommand(store, { kind: 'changeConfig', name: 'a', config: { x: 'y' } }, CTX).ok, false);
     assert.equal(snapshot(store), before);
+  });
+});
+
+describe('epoch bounds', () => {
+  test('forcing an epoch beyond MAX_EPOCH is refused: later bumps would lose precision', () => {
+    const store = twoClusters();
+    failsUnchanged(store, { kind: 'forceEpoch', epoch: MAX_EPOCH + 1 }, 'INVALID_REQUEST');
+    succeeds(store, { kind: 'forceEpoch', epoch: MAX_EPOCH });
+  });
+
+  test('recovery refuses a proxy epoch that would carry past MAX_EPOCH', () => {
+    const store = twoClusters();
+    failsUnchanged(store, { kind: 'recoverEpoch', largestProxyEpoch: MAX_EPOCH }, 'INVALID_REQUEST');
+  });
+
+  test('a store whose cluster epoch is beyond the global epoch is inconsistent', () => {
+    const store = twoClusters();
+    const a = store.clusters.get('a')!;
+    store.clusters.set('a', { ...a, epoch: store.globalEpoch + 1 });
+    assert.match(checkMetadata(store).join('\n'), /cluster a: epoch \d+ is beyond global_epoch/);
   });
 });

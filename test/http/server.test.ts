@@ -9,6 +9,7 @@ import type { ErrorCode } from '../../src/domain/errors.js';
 import type { Command } from '../../src/domain/commands.js';
 import type { CommandReply, QueryReply, QueryRequest } from '../../src/rpc/messages.js';
 import { LocalBackend } from '../../src/service/backend.js';
+import { RawConnection } from '../helpers/raw-http.js';
 import type { Backend } from '../../src/service/backend.js';
 import {
   addProxies,
@@ -321,5 +322,41 @@ test('two servers on port 0 get distinct real ports', async () => {
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+test('close: requests in flight finish; new requests on open keep-alive connections get 503 SERVICE_BUSY', async () => {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  const inner = new LocalBackend(emptyStore(), SETTINGS);
+  const backend: Backend = {
+    query: async (q) => {
+      if (q.name === 'clusterNames') await gate;
+      return inner.query(q);
+    },
+    command: (cmd) => inner.command(cmd),
+    generation: () => inner.generation(),
+    close: () => inner.close(),
+  };
+  const s = await startTestServer({ backend });
+  const held = new RawConnection(s.server.port);
+  const other = new RawConnection(s.server.port);
+  try {
+    assert.equal((await other.send({ method: 'GET', target: '/api/v2/version' }))?.status, 200);
+    const slow = held.send({ method: 'GET', target: '/api/v2/clusters/names' });
+    await new Promise((r) => setTimeout(r, 50));
+    const closing = s.server.close();
+    const refused = await other.send({ method: 'GET', target: '/api/v2/version' });
+    assert.equal(refused?.status, 503);
+    assert.deepEqual(JSON.parse(refused!.text), { error: 'SERVICE_BUSY' });
+    release();
+    const answered = await slow;
+    assert.equal(answered?.status, 200);
+    assert.deepEqual(JSON.parse(answered!.text), { names: [] });
+    await closing;
+  } finally {
+    held.close();
+    other.close();
+    await backend.close();
   }
 });

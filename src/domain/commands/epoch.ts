@@ -1,4 +1,5 @@
 /** Forcing and recovering epochs. */
+import { MAX_EPOCH } from '../constants.js';
 import { BrokerError } from '../errors.js';
 import type { Draft } from '../store.js';
 
@@ -15,6 +16,7 @@ export interface ForceEpoch {
 /** Sets the global and every cluster epoch; it must rise. */
 export function applyForceEpoch(draft: Draft, cmd: ForceEpoch): void {
   if (cmd.epoch <= draft.globalEpoch) throw new BrokerError('EPOCH_SMALLER_THAN_CURRENT');
+  if (cmd.epoch > MAX_EPOCH) throw new BrokerError('INVALID_REQUEST', `epoch must be at most ${MAX_EPOCH}`);
   setAllEpochs(draft, cmd.epoch);
 }
 
@@ -27,6 +29,7 @@ export interface RecoverEpoch {
 /** Moves every epoch past both the proxies' and the broker's own. */
 export function applyRecoverEpoch(draft: Draft, cmd: RecoverEpoch): number {
   const epoch = Math.max(cmd.largestProxyEpoch + 1, draft.globalEpoch + 1);
+  if (epoch > MAX_EPOCH) throw new BrokerError('INVALID_REQUEST', `a proxy answered an epoch beyond ${MAX_EPOCH - 1}`);
   setAllEpochs(draft, epoch);
   return epoch;
 }
