@@ -65,7 +65,7 @@ async function write(deps: HandlerDeps, cmd: Command): Promise<Reply> {
   return reply.ok ? jsonTextReply(reply.body) : errorReply(reply.error);
 }
 
-function param(req: ParsedRequest, name: string): string {
+function param(req: Pick<ParsedRequest, 'params'>, name: string): string {
   const value = req.params[name];
   // The route table guarantees every parameter its pattern names.
   if (value === undefined) throw new Error(`route has no parameter ${name}`);
@@ -76,19 +76,31 @@ function param(req: ParsedRequest, name: string): string {
 
 export const getVersion: Handler = async () => textReply(UNDERMOON_API_VERSION);
 
-export const getMetadata: Handler = async (_req, deps) => read(deps, { name: 'metadata' });
+/** Builds the query of a plain read route; throws INVALID_REQUEST for bad input. */
+export type ReadQuery = (req: Pick<ParsedRequest, 'params' | 'query'>, now: number) => QueryRequest;
 
-export const getClusterNames: Handler = async (req, deps) => read(deps, { name: 'clusterNames', ...parsePage(req.query) });
+/** The plain reads: each is one query whose answer is the whole body. */
+export const READS = {
+  metadata: (() => ({ name: 'metadata' })) as ReadQuery,
+  clusterNames: ((req) => ({ name: 'clusterNames', ...parsePage(req.query) })) as ReadQuery,
+  clusterMeta: ((req) => ({ name: 'clusterMeta', cluster: param(req, 'name') })) as ReadQuery,
+  proxyAddresses: ((req) => ({ name: 'proxyAddresses', ...parsePage(req.query) })) as ReadQuery,
+  proxyMeta: ((req) => ({ name: 'proxyMeta', address: param(req, 'address') })) as ReadQuery,
+  failures: ((_req, now) => ({ name: 'failures', now })) as ReadQuery,
+  failedProxies: (() => ({ name: 'failedProxies' })) as ReadQuery,
+};
 
-export const getClusterMeta: Handler = async (req, deps) => read(deps, { name: 'clusterMeta', cluster: param(req, 'name') });
+function readHandler(build: ReadQuery): Handler {
+  return async (req, deps) => read(deps, build(req, deps.now()));
+}
 
-export const getProxyAddresses: Handler = async (req, deps) => read(deps, { name: 'proxyAddresses', ...parsePage(req.query) });
-
-export const getProxyMeta: Handler = async (req, deps) => read(deps, { name: 'proxyMeta', address: param(req, 'address') });
-
-export const getFailures: Handler = async (_req, deps) => read(deps, { name: 'failures', now: deps.now() });
-
-export const getFailedProxies: Handler = async (_req, deps) => read(deps, { name: 'failedProxies' });
+export const getMetadata = readHandler(READS.metadata);
+export const getClusterNames = readHandler(READS.clusterNames);
+export const getClusterMeta = readHandler(READS.clusterMeta);
+export const getProxyAddresses = readHandler(READS.proxyAddresses);
+export const getProxyMeta = readHandler(READS.proxyMeta);
+export const getFailures = readHandler(READS.failures);
+export const getFailedProxies = readHandler(READS.failedProxies);
 
 export const getMetrics: Handler = async (_req, deps) => {
   if (!deps.renderMetrics) return codeReply('NOT_FOUND');

@@ -27,26 +27,28 @@ export interface Route {
   readonly body: BodyKind;
   readonly handler: Handler;
   readonly access: Access;
+  /** For plain reads: the query, so a cached answer can be written at once. */
+  readonly read?: h.ReadQuery;
 }
 
-function route(method: string, path: string, body: BodyKind, handler: Handler, access: Access = 'token'): Route {
-  return { method, pattern: API_PREFIX + path, body, handler, access };
+function route(method: string, path: string, body: BodyKind, handler: Handler, access: Access = 'token', read?: h.ReadQuery): Route {
+  return read ? { method, pattern: API_PREFIX + path, body, handler, access, read } : { method, pattern: API_PREFIX + path, body, handler, access };
 }
 
 export const ROUTES: readonly Route[] = [
   route('GET', '/version', 'none', h.getVersion),
-  route('GET', '/metadata', 'none', h.getMetadata),
+  route('GET', '/metadata', 'none', h.getMetadata, 'token', h.READS.metadata),
   route('PUT', '/metadata', 'metadata', h.restoreMetadata),
   // The Broker HTTP API the coordinators use.
-  route('GET', '/clusters/names', 'none', h.getClusterNames, 'open'),
-  route('GET', '/clusters/meta/:name', 'none', h.getClusterMeta, 'open'),
-  route('GET', '/proxies/addresses', 'none', h.getProxyAddresses, 'open'),
-  route('GET', '/proxies/meta/:address', 'none', h.getProxyMeta, 'open'),
-  route('GET', '/failures', 'none', h.getFailures, 'open'),
+  route('GET', '/clusters/names', 'none', h.getClusterNames, 'open', h.READS.clusterNames),
+  route('GET', '/clusters/meta/:name', 'none', h.getClusterMeta, 'open', h.READS.clusterMeta),
+  route('GET', '/proxies/addresses', 'none', h.getProxyAddresses, 'open', h.READS.proxyAddresses),
+  route('GET', '/proxies/meta/:address', 'none', h.getProxyMeta, 'open', h.READS.proxyMeta),
+  route('GET', '/failures', 'none', h.getFailures, 'open', h.READS.failures),
   route('POST', '/failures/:address/:reporter', 'none', h.addFailure, 'open'),
   route('POST', '/proxies/failover/:address', 'none', h.failover, 'open'),
   route('PUT', '/clusters/migrations', 'json', h.commitMigration, 'open'),
-  route('GET', '/proxies/failed/addresses', 'none', h.getFailedProxies, 'open'),
+  route('GET', '/proxies/failed/addresses', 'none', h.getFailedProxies, 'open', h.READS.failedProxies),
   // The Memory Broker API additions.
   route('POST', '/clusters/meta/:name', 'json', h.addCluster),
   route('DELETE', '/clusters/meta/:name', 'none', h.removeCluster),

@@ -142,21 +142,31 @@ export class ThreadedBackend implements Backend {
     return Atomics.load(this.control, kGeneration);
   }
 
+  cached(q: QueryRequest): QueryReply | null {
+    const key = cacheKey(q);
+    return key === null ? null : this.lookup(key);
+  }
+
+  private lookup(key: string): CacheEntry | null {
+    const hit = this.cache.get(key);
+    if (!hit) return null;
+    const freshness = this.freshness(hit);
+    if (freshness === 'fresh') return hit;
+    if (freshness === 'epochOnly' && hit.around) {
+      // Only the global epoch moved: the same view at the newest known
+      // generation, without a reader round trip.
+      const entry: CacheEntry = { generation: this.knownGeneration, body: `${hit.around[0]}${this.knownEpoch}${hit.around[1]}`, deps: hit.deps, around: hit.around };
+      this.cache.set(key, entry);
+      return entry;
+    }
+    return null;
+  }
+
   async query(q: QueryRequest): Promise<QueryReply> {
     const key = cacheKey(q);
     if (key !== null) {
-      const hit = this.cache.get(key);
-      if (hit) {
-        const freshness = this.freshness(hit);
-        if (freshness === 'fresh') return hit;
-        if (freshness === 'epochOnly' && hit.around) {
-          // Only the global epoch moved: the same view at the newest known
-          // generation, without a reader round trip.
-          const entry: CacheEntry = { generation: this.knownGeneration, body: `${hit.around[0]}${this.knownEpoch}${hit.around[1]}`, deps: hit.deps, around: hit.around };
-          this.cache.set(key, entry);
-          return entry;
-        }
-      }
+      const hit = this.lookup(key);
+      if (hit) return hit;
     }
     let reply: ReaderReply;
     try {

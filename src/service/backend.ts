@@ -13,6 +13,12 @@ import { answerQuery, commandBody } from './answers.js';
 export interface Backend {
   /** Answers a read from a snapshot at least as new as `minGeneration`. */
   query(q: QueryRequest, minGeneration?: number): Promise<QueryReply>;
+  /**
+   * The answer to a read if one is at hand without waiting (a fresh cached
+   * answer), else null. Lets the front end answer steady polling
+   * synchronously, with no promise or thread hop.
+   */
+  cached?(q: QueryRequest): QueryReply | null;
   /** Applies a write in arrival order. */
   command(cmd: Command): Promise<CommandReply>;
   /** The generation of the newest published snapshot. */
