@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { storeToDocument } from '../src/domain/store.js';
+import { runAbuseBench } from './abuse.js';
 import { runApplyBench } from './apply.js';
 import { buildFleet, clusterNameOf, LARGE, SMALL } from './fixtures.js';
 import type { FleetShape } from './fixtures.js';
@@ -291,6 +292,9 @@ async function main(): Promise<void> {
   }
   await readThroughput(SMALL);
   await readThroughput(LARGE);
+  console.log('\n[6] a poller while abusive clients hold connections');
+  const abuse = await runAbuseBench();
+  row(`6. poller p99 with ${abuse.idleConnections} idle, ${abuse.slowClients} slow and ${abuse.vanished} vanishing clients`, abuse.abusedP99Ms, abuse.quietP99Ms, 'ms', '<= 2x quiet', (r) => (r === null ? null : r <= 2));
 
   const table = [
     '| figure | value | baseline | ratio | target | met |',
