@@ -70,15 +70,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
 }
 
-/**
- * The production pairing: the server in front of a ThreadedBackend (owner
- * thread and reader pool, 2 readers), with no metadata file written.
- */
-export async function startThreadedTestServer(options: Omit<TestServerOptions, 'backend'> & { readonly threaded?: Partial<ThreadedOptions> } = {}): Promise<TestServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'metabroker-http-'));
-  const backend = await ThreadedBackend.start({
-    settings: { ...SETTINGS, ...options.settings },
-    metaFilename: join(dir, 'metadata'),
+/** ThreadedBackend options for tests: no file written unless asked, 2 readers. */
+export function threadedTestOptions(metaFilename: string, overrides: Partial<ThreadedOptions> = {}): ThreadedOptions {
+  return {
+    settings: SETTINGS,
+    metaFilename,
     recoverFromMetaFile: false,
     autoUpdateMetaFile: false,
     updateMetaFileIntervalSec: 0,
@@ -87,8 +83,17 @@ export async function startThreadedTestServer(options: Omit<TestServerOptions, '
     apiToken: '',
     debug: false,
     readerThreads: 2,
-    ...options.threaded,
-  });
+    ...overrides,
+  };
+}
+
+/**
+ * The production pairing: the server in front of a ThreadedBackend (owner
+ * thread and reader pool, 2 readers), with no metadata file written.
+ */
+export async function startThreadedTestServer(options: Omit<TestServerOptions, 'backend'> & { readonly threaded?: Partial<ThreadedOptions> } = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'metabroker-http-'));
+  const backend = await ThreadedBackend.start(threadedTestOptions(join(dir, 'metadata'), { settings: { ...SETTINGS, ...options.settings }, ...options.threaded }));
   let s: TestServer;
   try {
     s = await startTestServer({ ...options, backend });

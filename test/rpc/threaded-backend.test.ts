@@ -6,21 +6,11 @@ import { test } from 'node:test';
 import { ThreadedBackend } from '../../src/rpc/threaded-backend.js';
 import type { ThreadedOptions } from '../../src/rpc/threaded-backend.js';
 import { proxyAddress } from '../fixtures/stores.js';
+import { threadedTestOptions } from '../helpers/http.js';
 
 function options(overrides: Partial<ThreadedOptions> = {}): ThreadedOptions {
-  return {
-    settings: { failureTtl: 60, failureQuorum: 1, migrationLimit: 1 },
-    metaFilename: join(mkdtempSync(join(tmpdir(), 'metabroker-')), 'metadata'),
-    recoverFromMetaFile: false,
-    autoUpdateMetaFile: false,
-    updateMetaFileIntervalSec: 0,
-    replicaAddresses: [],
-    syncMetaIntervalSec: 0,
-    apiToken: '',
-    debug: true,
-    readerThreads: 2,
-    ...overrides,
-  };
+  // debug: the owner checks consistency after every write.
+  return threadedTestOptions(join(mkdtempSync(join(tmpdir(), 'metabroker-')), 'metadata'), { debug: true, ...overrides });
 }
 
 function addProxy(host: number, index: number) {
