@@ -63,6 +63,8 @@ export class ThreadedBackend implements Backend {
   private nextId = 1;
   private closing: Promise<void> | null = null;
   private readonly cache = new Map<string, CacheEntry>();
+  /** GET /failures answers are keyed by the second; only the newest is kept. */
+  private failuresKey: string | null = null;
   /** Generation at which each dependency last changed. */
   private readonly changedAt = new Map<string, number>();
   private ownerExit: Error | null = null;
@@ -177,6 +179,10 @@ export class ThreadedBackend implements Backend {
     }
     if (key !== null && reply.deps !== null) {
       if (this.cache.size >= (this.options.maxCachedAnswers ?? 200_000)) this.cache.clear();
+      if (q.name === 'failures') {
+        if (this.failuresKey !== null && this.failuresKey !== key) this.cache.delete(this.failuresKey);
+        this.failuresKey = key;
+      }
       const around = reply.epochTemplate ? splitAtEpoch(reply.body) : undefined;
       this.cache.set(key, around ? { generation: reply.generation, body: reply.body, deps: reply.deps, around } : { generation: reply.generation, body: reply.body, deps: reply.deps ?? EMPTY_DEPS });
     }
