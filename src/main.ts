@@ -39,6 +39,12 @@ async function run(config: BrokerConfig, log: Logger): Promise<void> {
       else if (event.kind === 'replicationFailure') metrics.countReplicationFailure(event.address);
     },
     onCommandTimings: (_kind, timings) => metrics.observeSnapshotPublish(timings.publishMs / 1000),
+    // Without its owner the broker can answer reads but apply no write:
+    // exit, so that the service manager restarts it (Restart=on-failure).
+    onOwnerLost: (err) => {
+      log.fatal({ err: err.message }, 'owner thread lost; exiting');
+      process.exit(1);
+    },
   });
   const server = await startServer({
     backend,

@@ -29,6 +29,8 @@ export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers'> {
   readonly maxCachedAnswers?: number;
   readonly onEvent?: (event: OwnerEvent) => void;
   readonly onCommandTimings?: (kind: string, timings: Timings) => void;
+  /** The owner thread died while the broker was running: no write can be applied any more. */
+  readonly onOwnerLost?: (error: Error) => void;
 }
 
 interface CacheEntry {
@@ -97,6 +99,10 @@ export class ThreadedBackend implements Backend {
       this.ownerExit = new Error(`owner thread exited with code ${code}`);
       for (const p of this.pending.values()) p.reject(this.ownerExit);
       this.pending.clear();
+      if (!this.closing) options.onOwnerLost?.(this.ownerExit);
+    });
+    owner.on('error', (err) => {
+      this.ownerExit = err;
     });
   }
 

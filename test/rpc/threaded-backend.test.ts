@@ -92,3 +92,22 @@ test('ThreadedBackend: a free proxy view follows the global epoch without going 
   assert.equal(joined.proxy.nodes.length, 2);
   assert.deepEqual(joined.proxy.free_nodes, []);
 });
+
+test('ThreadedBackend: losing the owner thread is reported and later writes are refused', async () => {
+  let lost: Error | null = null;
+  const backend = await ThreadedBackend.start(options({ onOwnerLost: (err) => (lost = err) }));
+  try {
+    assert.ok((await backend.command(addProxy(1, 1))).ok);
+    // Stand-in for a crash of the owner thread.
+    await (backend as unknown as { owner: { terminate(): Promise<number> } }).owner.terminate();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.ok(lost !== null, 'onOwnerLost was called');
+    const refused = await backend.command(addProxy(1, 2));
+    assert.equal(refused.ok, false);
+    // Reads still answer from the last published snapshot.
+    const view = JSON.parse((await backend.query({ name: 'proxyAddresses' })).body) as { addresses: string[] };
+    assert.deepEqual(view.addresses, [proxyAddress(1, 1)]);
+  } finally {
+    await backend.close();
+  }
+});
