@@ -38,7 +38,10 @@ async function run(config: BrokerConfig, log: Logger): Promise<void> {
       else if (event.kind === 'persistFailure') metrics.countMetaFileWriteFailure();
       else if (event.kind === 'replicationFailure') metrics.countReplicationFailure(event.address);
     },
-    onCommandTimings: (_kind, timings) => metrics.observeSnapshotPublish(timings.publishMs / 1000),
+    onCommandTimings: (_kind, timings, roundTripMs) => {
+      metrics.observeSnapshotPublish(timings.publishMs / 1000);
+      metrics.observeOwnerRoundTrip(roundTripMs / 1000);
+    },
     // Without its owner the broker can answer reads but apply no write:
     // exit, so that the service manager restarts it (Restart=on-failure).
     onOwnerLost: (err) => {

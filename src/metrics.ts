@@ -19,6 +19,7 @@ export class BrokerMetrics {
   private readonly requestDuration: Histogram<'route' | 'method'>;
   private readonly generation: Gauge;
   private readonly publishDuration: Histogram;
+  private readonly ownerRoundTrip: Histogram;
   private readonly fileWriteDuration: Histogram;
   private readonly fileWriteFailures: Counter;
   private readonly replicationFailures: Counter<'address'>;
@@ -46,6 +47,12 @@ export class BrokerMetrics {
     this.publishDuration = new Histogram({
       name: 'snapshot_publish_seconds',
       help: 'Time to publish one snapshot to the readers.',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.ownerRoundTrip = new Histogram({
+      name: 'owner_roundtrip_seconds',
+      help: 'Time from handing a write to the owner thread to its answer arriving back, including the wait for both threads to be scheduled.',
       buckets: LATENCY_BUCKETS,
       registers,
     });
@@ -90,6 +97,10 @@ export class BrokerMetrics {
 
   observeSnapshotPublish(seconds: number): void {
     this.publishDuration.observe(seconds);
+  }
+
+  observeOwnerRoundTrip(seconds: number): void {
+    this.ownerRoundTrip.observe(seconds);
   }
 
   observeMetaFileWrite(seconds: number): void {

@@ -28,7 +28,8 @@ export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers'> {
   /** Answers kept in the front end's cache before it is cleared. */
   readonly maxCachedAnswers?: number;
   readonly onEvent?: (event: OwnerEvent) => void;
-  readonly onCommandTimings?: (kind: string, timings: Timings) => void;
+  /** Per write: the owner's own timings, and the round trip seen from here. */
+  readonly onCommandTimings?: (kind: string, timings: Timings, roundTripMs: number) => void;
   /** The owner thread died while the broker was running: no write can be applied any more. */
   readonly onOwnerLost?: (error: Error) => void;
 }
@@ -61,7 +62,7 @@ export class ThreadedBackend implements Backend {
   private readonly owner: Worker;
   private readonly pool: Piscina;
   private readonly control: Int32Array;
-  private readonly pending = new Map<number, { resolve: (r: CommandReply) => void; reject: (e: Error) => void; kind: string }>();
+  private readonly pending = new Map<number, { resolve: (r: CommandReply) => void; reject: (e: Error) => void; kind: string; sentAt: number }>();
   private nextId = 1;
   private closing: Promise<void> | null = null;
   private readonly cache = new Map<string, CacheEntry>();
@@ -202,7 +203,7 @@ export class ThreadedBackend implements Backend {
     }
     const id = this.nextId++;
     return new Promise<CommandReply>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, kind: cmd.kind });
+      this.pending.set(id, { resolve, reject, kind: cmd.kind, sentAt: performance.now() });
       this.owner.postMessage({ type: 'command', id, cmd });
     });
   }
@@ -266,7 +267,7 @@ export class ThreadedBackend implements Backend {
         if (m.changes) this.noteChanges(m.changes);
         if (p) {
           this.pending.delete(m.id);
-          this.options.onCommandTimings?.(p.kind, m.timings);
+          this.options.onCommandTimings?.(p.kind, m.timings, performance.now() - p.sentAt);
           p.resolve(m.reply);
         }
         return;
