@@ -260,25 +260,26 @@ async function pollRound(broker: Child): Promise<void> {
     return { ms: performance.now() - started, requests: metas.length + names.length / pageSize + addresses.length / pageSize };
   };
   await round({ get }); // records the bodies for the replay server and warms up
-  const brokerTimes: number[] = [];
-  let requests = 0;
-  for (let i = 0; i < 3; i++) {
-    const r = await round({ get: async (p) => (await client.get(p)).body });
-    brokerTimes.push(r.ms);
-    requests = r.requests;
-  }
-  client.close();
   const dir = join(tmpdir(), `metabroker-bench-${process.pid}`);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'replay.json');
   writeFileSync(file, JSON.stringify(recorded));
   const replay = await startBaseline('replay', file);
   const baseClient = new HttpClient(replay.port, 32);
+  const brokerTimes: number[] = [];
   const baseTimes: number[] = [];
+  let requests = 0;
   try {
     await round({ get: async (p) => (await baseClient.get(p)).body });
-    for (let i = 0; i < 3; i++) baseTimes.push((await round({ get: async (p) => (await baseClient.get(p)).body })).ms);
+    // Broker and replay server take turns; medians of five rounds each.
+    for (let i = 0; i < 5; i++) {
+      const r = await round({ get: async (p) => (await client.get(p)).body });
+      brokerTimes.push(r.ms);
+      requests = r.requests;
+      baseTimes.push((await round({ get: async (p) => (await baseClient.get(p)).body })).ms);
+    }
   } finally {
+    client.close();
     baseClient.close();
     await replay.stop();
   }
