@@ -24,17 +24,9 @@ export function compareBytes(a: string, b: string): number {
     const x = a.charCodeAt(i);
     const y = b.charCodeAt(i);
     if (x === y) continue;
-    if (x >= 0xd800 && y >= 0xd800) {
-      return (a.codePointAt(i) ?? 0) - (b.codePointAt(i) ?? 0) || fixSurrogateOrder(x, y);
-    }
-    return x - y;
+    // Only above 0xD800 can UTF-16 order differ from code point order; the
+    // first differing units always start different code points there.
+    return x >= 0xd800 && y >= 0xd800 ? a.codePointAt(i)! - b.codePointAt(i)! : x - y;
   }
   return a.length - b.length;
-}
-
-function fixSurrogateOrder(x: number, y: number): number {
-  // Surrogates (astral code points) sort after every BMP character in UTF-8.
-  const sx = x >= 0xd800 && x <= 0xdfff ? 0x10000 : x;
-  const sy = y >= 0xd800 && y <= 0xdfff ? 0x10000 : y;
-  return sx - sy || x - y;
 }
