@@ -36,6 +36,21 @@ export interface BrokerConfig {
   readonly idleTimeoutSeconds: number;
   /** 0 = choose from the available CPUs. */
   readonly readerThreads: number;
+  /** Where changes are made durable: the metadata file, or etcd. */
+  readonly storage: 'file' | 'etcd';
+  /** etcd client URLs (`http://host:port`). */
+  readonly etcdEndpoints: readonly string[];
+  readonly etcdPrefix: string;
+  readonly etcdLeaseTtl: number;
+  readonly etcdTimeoutMs: number;
+  readonly etcdMaxTxnOps: number;
+  readonly etcdUsername: string;
+  readonly etcdPassword: string;
+  readonly etcdCaFile: string;
+  readonly etcdCertFile: string;
+  readonly etcdKeyFile: string;
+  /** `host:port` other brokers reach this one at, to forward writes to the leader. */
+  readonly advertiseAddress: string;
   /** The TOML file that was read, or null when none was given. */
   readonly configFile: string | null;
 }
@@ -180,6 +195,37 @@ function addressList(source: Source): readonly string[] {
   });
 }
 
+function storageKind(source: Source): 'file' | 'etcd' {
+  const v = text({ nonEmpty: true })(source).trim();
+  if (v !== 'file' && v !== 'etcd') throw new Invalid(`must be "file" or "etcd", got ${describe(v)}`);
+  return v;
+}
+
+function endpointList(source: Source): readonly string[] {
+  let items: unknown[];
+  if (typeof source.value === 'string') items = source.value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  else if (Array.isArray(source.value)) items = source.value;
+  else throw new Invalid(`must be an array of URLs or a comma-separated string, got ${describe(source.value)}`);
+  return items.map((item, i) => {
+    const url = typeof item === 'string' ? item.trim() : '';
+    const match = /^(https?):\/\/([^/]+)\/?$/.exec(url);
+    if (!match || splitHostPort(match[2]!) === null) throw new Invalid(`item ${i} must be http://host:port or https://host:port, got ${describe(item)}`);
+    return url.replace(/\/$/, '');
+  });
+}
+
+function etcdPrefix(source: Source): string {
+  const v = text({ nonEmpty: true })(source);
+  if (!v.startsWith('/') || !v.endsWith('/')) throw new Invalid(`must start and end with "/", got ${describe(v)}`);
+  return v;
+}
+
+function optionalAddress(source: Source): string {
+  const v = text({ nonEmpty: false })(source).trim();
+  if (v !== '' && splitHostPort(v) === null) throw new Invalid(`${ADDRESS_REASON}, got ${describe(v)}`);
+  return v;
+}
+
 const SPECS = {
   address: { defaultValue: '127.0.0.1:7799', parse: address },
   failure_ttl: { defaultValue: 60, parse: uint(Number.MAX_SAFE_INTEGER) },
@@ -197,6 +243,18 @@ const SPECS = {
   max_metadata_body_bytes: { defaultValue: 268435456, parse: positive(uint(MAX_BODY_BYTES)) },
   idle_timeout_seconds: { defaultValue: 10, parse: uint(MAX_INTERVAL_SECONDS) },
   reader_threads: { defaultValue: 0, parse: uint(MAX_READER_THREADS) },
+  storage: { defaultValue: 'file' as 'file' | 'etcd', parse: storageKind },
+  etcd_endpoints: { defaultValue: ['http://127.0.0.1:2379'] as readonly string[], parse: endpointList },
+  etcd_prefix: { defaultValue: '/metabroker/', parse: etcdPrefix },
+  etcd_lease_ttl: { defaultValue: 5, parse: positive(uint(3600)) },
+  etcd_timeout_ms: { defaultValue: 2000, parse: positive(uint(600_000)) },
+  etcd_max_txn_ops: { defaultValue: 128, parse: positive(uint(1_000_000)) },
+  etcd_username: { defaultValue: '', parse: text({ nonEmpty: false }) },
+  etcd_password: { defaultValue: '', parse: text({ nonEmpty: false, secret: true }), secret: true },
+  etcd_ca_file: { defaultValue: '', parse: text({ nonEmpty: false }) },
+  etcd_cert_file: { defaultValue: '', parse: text({ nonEmpty: false }) },
+  etcd_key_file: { defaultValue: '', parse: text({ nonEmpty: false }) },
+  advertise_address: { defaultValue: '', parse: optionalAddress },
 } satisfies Record<string, KeySpec<unknown>>;
 
 export type ConfigKey = keyof typeof SPECS;
@@ -277,6 +335,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Bro
   }
 
   const { host, port } = splitHostPort(values.address)!;
+  if (values.storage === 'etcd' && values.advertise_address === '' && (host === '0.0.0.0' || host === '::')) {
+    throw new ConfigError('advertise_address', `must be set when address listens on every interface (${values.address}): other brokers forward writes to it`);
+  }
+  if ((values.etcd_cert_file === '') !== (values.etcd_key_file === '')) {
+    throw new ConfigError(values.etcd_cert_file === '' ? 'etcd_cert_file' : 'etcd_key_file', 'etcd_cert_file and etcd_key_file go together');
+  }
   return Object.freeze({
     address: values.address,
     host,
@@ -295,6 +359,18 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Bro
     maxMetadataBodyBytes: values.max_metadata_body_bytes,
     idleTimeoutSeconds: values.idle_timeout_seconds,
     readerThreads: values.reader_threads,
+    storage: values.storage,
+    etcdEndpoints: Object.freeze([...values.etcd_endpoints]),
+    etcdPrefix: values.etcd_prefix,
+    etcdLeaseTtl: values.etcd_lease_ttl,
+    etcdTimeoutMs: values.etcd_timeout_ms,
+    etcdMaxTxnOps: values.etcd_max_txn_ops,
+    etcdUsername: values.etcd_username,
+    etcdPassword: values.etcd_password,
+    etcdCaFile: values.etcd_ca_file,
+    etcdCertFile: values.etcd_cert_file,
+    etcdKeyFile: values.etcd_key_file,
+    advertiseAddress: values.advertise_address === '' ? values.address : values.advertise_address,
     configFile,
   });
 }
@@ -318,5 +394,17 @@ export function describeConfig(cfg: BrokerConfig): Record<string, unknown> {
     max_metadata_body_bytes: cfg.maxMetadataBodyBytes,
     idle_timeout_seconds: cfg.idleTimeoutSeconds,
     reader_threads: cfg.readerThreads,
+    storage: cfg.storage,
+    etcd_endpoints: [...cfg.etcdEndpoints],
+    etcd_prefix: cfg.etcdPrefix,
+    etcd_lease_ttl: cfg.etcdLeaseTtl,
+    etcd_timeout_ms: cfg.etcdTimeoutMs,
+    etcd_max_txn_ops: cfg.etcdMaxTxnOps,
+    etcd_username: cfg.etcdUsername,
+    etcd_password: cfg.etcdPassword === '' ? '' : '<redacted>',
+    etcd_ca_file: cfg.etcdCaFile,
+    etcd_cert_file: cfg.etcdCertFile,
+    etcd_key_file: cfg.etcdKeyFile,
+    advertise_address: cfg.advertiseAddress,
   };
 }

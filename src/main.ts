@@ -3,6 +3,7 @@
  * HTTP server. SIGTERM or SIGINT stops accepting, finishes the writes in
  * flight, flushes the metadata file when configured, and exits 0.
  */
+import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { ConfigError, describeConfig, loadConfig } from './config.js';
 import type { BrokerConfig } from './config.js';
@@ -33,14 +34,21 @@ async function run(config: BrokerConfig, log: Logger): Promise<void> {
     apiToken: config.apiToken,
     debug: config.debug,
     readerThreads: config.readerThreads,
+    etcd: config.storage === 'etcd' ? etcdOptions(config) : undefined,
     onEvent: (event) => {
       if (event.kind === 'metaFileWritten') metrics.observeMetaFileWrite(event.seconds);
       else if (event.kind === 'persistFailure') metrics.countMetaFileWriteFailure();
       else if (event.kind === 'replicationFailure') metrics.countReplicationFailure(event.address);
+      else if (event.kind === 'etcdCommit') metrics.observeEtcdCommit(event.seconds);
+      else if (event.kind === 'watchLag') metrics.setWatchLag(event.revisions, event.staleSeconds);
+      else if (event.kind === 'role') {
+        if (metrics.setRole(event.role)) log.info({ role: event.role, leader: event.leader?.url ?? null }, 'role changed');
+      }
     },
-    onCommandTimings: (_kind, timings, roundTripMs) => {
+    onCommandTimings: (timings, roundTripMs) => {
       metrics.observeSnapshotPublish(timings.publishMs / 1000);
       metrics.observeOwnerRoundTrip(roundTripMs / 1000);
+      metrics.observeCommand(timings);
     },
     // Without its owner the broker can answer reads but apply no write:
     // exit, so that the service manager restarts it (Restart=on-failure).
@@ -56,6 +64,7 @@ async function run(config: BrokerConfig, log: Logger): Promise<void> {
     maxMetadataBodyBytes: config.maxMetadataBodyBytes,
     bodyTimeoutSeconds: config.idleTimeoutSeconds,
     apiToken: config.apiToken,
+    forwardTimeoutMs: config.etcdTimeoutMs * 3,
     // The Redis client is loaded on first use: epoch recovery is rare.
     fetchProxyEpochs: async (addresses) => {
       const { fetchProxyEpochs } = await import('./recovery.js');
@@ -90,6 +99,24 @@ async function run(config: BrokerConfig, log: Logger): Promise<void> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/** The owner thread's etcd settings; the broker's id is unique per process so a restart never mistakes an old leader key for its own. */
+function etcdOptions(config: BrokerConfig) {
+  return {
+    endpoints: config.etcdEndpoints,
+    prefix: config.etcdPrefix,
+    leaseTtlSeconds: config.etcdLeaseTtl,
+    timeoutMs: config.etcdTimeoutMs,
+    maxTxnOps: config.etcdMaxTxnOps,
+    brokerId: `${config.advertiseAddress}/${process.pid}-${randomBytes(4).toString('hex')}`,
+    advertiseUrl: `http://${config.advertiseAddress}`,
+    username: config.etcdUsername || undefined,
+    password: config.etcdPassword || undefined,
+    caFile: config.etcdCaFile || undefined,
+    certFile: config.etcdCertFile || undefined,
+    keyFile: config.etcdKeyFile || undefined,
+  };
 }
 
 let config: BrokerConfig;

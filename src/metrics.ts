@@ -23,6 +23,13 @@ export class BrokerMetrics {
   private readonly fileWriteDuration: Histogram;
   private readonly fileWriteFailures: Counter;
   private readonly replicationFailures: Counter<'address'>;
+  private readonly commandDuration: Histogram<'kind' | 'phase'>;
+  private readonly role: Gauge<'role'>;
+  private readonly leadershipChanges: Counter;
+  private readonly etcdCommitDuration: Histogram;
+  private readonly watchLagRevisions: Gauge;
+  private readonly staleSeconds: Gauge;
+  private currentRole: string | null = null;
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -73,6 +80,40 @@ export class BrokerMetrics {
       labelNames: ['address'],
       registers,
     });
+    this.commandDuration = new Histogram({
+      name: 'owner_command_seconds',
+      help: 'Time the owner thread spent on one write, by command kind and phase (apply, persist, publish).',
+      labelNames: ['kind', 'phase'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.role = new Gauge({
+      name: 'broker_role',
+      help: 'etcd mode: 1 for the role this broker holds (leader or follower), 0 for the other.',
+      labelNames: ['role'],
+      registers,
+    });
+    this.leadershipChanges = new Counter({
+      name: 'broker_leadership_changes_total',
+      help: 'etcd mode: times this broker became or stopped being the leader.',
+      registers,
+    });
+    this.etcdCommitDuration = new Histogram({
+      name: 'etcd_commit_seconds',
+      help: 'etcd mode: time to commit one write to etcd.',
+      buckets: FILE_WRITE_BUCKETS,
+      registers,
+    });
+    this.watchLagRevisions = new Gauge({
+      name: 'etcd_watch_lag_revisions',
+      help: 'etcd mode: etcd revisions not yet applied here, as of the last probe (an upper bound: other keys count too).',
+      registers,
+    });
+    this.staleSeconds = new Gauge({
+      name: 'etcd_stale_seconds',
+      help: 'etcd mode: seconds since etcd last answered this broker; its reads may be this stale (0 while in contact).',
+      registers,
+    });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -109,6 +150,31 @@ export class BrokerMetrics {
 
   countMetaFileWriteFailure(): void {
     this.fileWriteFailures.inc();
+  }
+
+  observeCommand(timings: { readonly kind: string; readonly applyMs: number; readonly persistMs: number; readonly publishMs: number }): void {
+    this.commandDuration.observe({ kind: timings.kind, phase: 'apply' }, timings.applyMs / 1000);
+    this.commandDuration.observe({ kind: timings.kind, phase: 'persist' }, timings.persistMs / 1000);
+    this.commandDuration.observe({ kind: timings.kind, phase: 'publish' }, timings.publishMs / 1000);
+  }
+
+  /** Records the role; true when it changed. */
+  setRole(role: 'leader' | 'follower'): boolean {
+    if (this.currentRole === role) return false;
+    if (this.currentRole !== null && (role === 'leader' || this.currentRole === 'leader')) this.leadershipChanges.inc();
+    this.currentRole = role;
+    this.role.set({ role: 'leader' }, role === 'leader' ? 1 : 0);
+    this.role.set({ role: 'follower' }, role === 'follower' ? 1 : 0);
+    return true;
+  }
+
+  observeEtcdCommit(seconds: number): void {
+    this.etcdCommitDuration.observe(seconds);
+  }
+
+  setWatchLag(revisions: number, staleSeconds: number): void {
+    this.watchLagRevisions.set(revisions);
+    this.staleSeconds.set(staleSeconds);
   }
 
   countReplicationFailure(address: string): void {

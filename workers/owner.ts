@@ -1,136 +1,121 @@
 /**
- * The owner thread: the only writer. It holds the mutable store, applies
- * commands one at a time in arrival order (HTTP writes and its own timers
- * alike), puts each change on disk when asked to, publishes it to the
- * readers, and only then answers. A change that fails to persist is rolled
- * back and never published.
+ * The owner thread: the only writer. It holds the mutable store and runs
+ * every write through the engine (src/owner/engine.ts): commands in arrival
+ * order, each made durable by the storage (the metadata file, or etcd when
+ * configured), published to the readers, and only then answered. Its own
+ * timers (failure-report expiry, the periodic file write, replication) go
+ * through the same queue.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { performance } from 'node:perf_hooks';
-import { applyCommand } from '../src/domain/commands.js';
-import type { Command } from '../src/domain/commands.js';
-import { checkMetadata } from '../src/domain/check.js';
 import { storeFromValidDocument } from '../src/domain/commands/restore.js';
+import { BrokerError } from '../src/domain/errors.js';
 import { emptyStore, storeToDocument } from '../src/domain/store.js';
 import type { MutableStore } from '../src/domain/types.js';
-import { BrokerError } from '../src/domain/errors.js';
 import { createLogger } from '../src/log.js';
-import { loadMetaFile, removeStaleTempFiles, writeMetaFileSync } from '../src/persistence.js';
+import { OwnerEngine } from '../src/owner/engine.js';
+import { loadMetaFile, removeStaleTempFiles } from '../src/persistence.js';
 import { replicateOnce } from '../src/replication.js';
-import type { CommandReply, OwnerInbound, OwnerOptions, OwnerOutbound } from '../src/rpc/messages.js';
-import { commandBody } from '../src/service/answers.js';
+import type { OwnerInbound, OwnerOptions, OwnerOutbound } from '../src/rpc/messages.js';
 import { nowSeconds } from '../src/service/backend.js';
-import { summarizeChanges } from '../src/service/deps.js';
 import { SnapshotPublisher } from '../src/snapshot/publisher.js';
+import { FileStorage } from '../src/storage/file.js';
+import type { EtcdStorage } from '../src/storage/etcd.js';
 
 const options = workerData as OwnerOptions;
 const port = parentPort!;
 const log = createLogger({ debug: options.debug }).child({ thread: 'owner' });
 const post = (message: OwnerOutbound) => port.postMessage(message);
+const fileStorage = new FileStorage({
+  metaFilename: options.metaFilename,
+  autoUpdateMetaFile: options.autoUpdateMetaFile,
+  onWritten: (seconds) => post({ type: 'event', event: { kind: 'metaFileWritten', seconds } }),
+});
 
-function persist(store: MutableStore): number {
-  const started = performance.now();
-  writeMetaFileSync(options.metaFilename, JSON.stringify(storeToDocument(store)));
-  const seconds = (performance.now() - started) / 1000;
-  post({ type: 'event', event: { kind: 'metaFileWritten', seconds } });
-  return seconds * 1000;
-}
-
-async function initialStore(): Promise<MutableStore> {
-  if (!options.recoverFromMetaFile) return emptyStore();
+/** The metadata file, checked as PUT /metadata checks a document; null when there is none. */
+async function storeFromMetaFile(): Promise<MutableStore | null> {
   const document = loadMetaFile(options.metaFilename);
   if (document === null) {
-    log.warn({ file: options.metaFilename }, 'no metadata file to recover from; starting empty');
-    return emptyStore();
+    log.warn({ file: options.metaFilename }, 'no metadata file to recover from');
+    return null;
   }
-  let store: MutableStore;
   try {
-    // The file gets the same checks as PUT /metadata: shape, then consistency.
     // The schemas are loaded only here: they cost a noticeable part of start-up.
     const { parseMetaDocument } = await import('../src/http/schemas.js');
-    store = storeFromValidDocument(parseMetaDocument(document));
+    const store = storeFromValidDocument(parseMetaDocument(document));
+    log.info({ file: options.metaFilename, globalEpoch: store.globalEpoch, clusters: store.clusters.size, proxies: store.proxies.size }, 'recovered metadata');
+    return store;
   } catch (err) {
     if (err instanceof BrokerError) throw new Error(`metadata file ${options.metaFilename} is not usable (${err.code}): ${err.message}; it was left untouched`);
     throw err;
   }
-  log.info({ file: options.metaFilename, globalEpoch: store.globalEpoch, clusters: store.clusters.size, proxies: store.proxies.size }, 'recovered metadata');
-  return store;
 }
 
-let store: MutableStore;
-let publisher: SnapshotPublisher;
-try {
-  store = await initialStore();
-  publisher = new SnapshotPublisher(options.buffers, store);
+async function startFileMode(): Promise<OwnerEngine> {
+  const store = (options.recoverFromMetaFile ? await storeFromMetaFile() : null) ?? emptyStore();
+  const engine = new OwnerEngine(store, new SnapshotPublisher(options.buffers, store), fileStorage, engineOptions);
   if (options.autoUpdateMetaFile || options.updateMetaFileIntervalSec > 0) {
     const removed = removeStaleTempFiles(options.metaFilename);
     if (removed.length > 0) log.info({ files: removed }, 'removed temporary metadata files left by a process that died while writing');
   }
+  return engine;
+}
+
+let etcd: EtcdStorage | null = null;
+
+async function startEtcdMode(etcdOptions: NonNullable<OwnerOptions['etcd']>): Promise<OwnerEngine> {
+  const { EtcdStorage } = await import('../src/storage/etcd.js');
+  const storage = new EtcdStorage(etcdOptions, log, {
+    onRole: (role, leader) => post({ type: 'event', event: { kind: 'role', role, leader } }),
+    onChanged: (changes) => post({ type: 'changed', changes }),
+    onCommit: (seconds) => post({ type: 'event', event: { kind: 'etcdCommit', seconds } }),
+    onWatchLag: (revisions, staleSeconds) => post({ type: 'event', event: { kind: 'watchLag', revisions, staleSeconds } }),
+  });
+  etcd = storage;
+  const { store, revision } = await storage.load();
+  // An empty prefix takes the metadata file, if asked to: the way over from file mode.
+  const imported = !storage.initialised && options.recoverFromMetaFile ? await storeFromMetaFile() : null;
+  const engine = new OwnerEngine(store, new SnapshotPublisher(options.buffers, store), storage, engineOptions);
+  engine.revision = revision;
+  await storage.start(engine, revision, () => imported);
+  return engine;
+}
+
+const engineOptions = { settings: options.settings, debug: options.debug, log, now: nowSeconds };
+
+let engine: OwnerEngine;
+try {
+  engine = options.etcd ? await startEtcdMode(options.etcd) : await startFileMode();
 } catch (err) {
   post({ type: 'fatal', message: err instanceof Error ? err.message : String(err) });
   process.exit(1);
 }
 
-class PersistError extends Error {}
+const persistsFile = !options.etcd && (options.autoUpdateMetaFile || options.updateMetaFileIntervalSec > 0);
 
-/** Applies one command and publishes it; the single path for every write. */
-function execute(cmd: Command): { reply: CommandReply; changes: ReturnType<typeof summarizeChanges> | null; persistMs: number; publishMs: number; applyMs: number } {
-  const started = performance.now();
-  let persistMs = 0;
-  const beforeCommit =
-    options.autoUpdateMetaFile && cmd.kind !== 'pruneFailures'
-      ? (next: MutableStore) => {
-          try {
-            persistMs = persist(next);
-          } catch (err) {
-            throw new PersistError(err instanceof Error ? err.message : String(err));
-          }
-        }
-      : undefined;
-  let outcome;
+function writeFile(reason: string): void {
   try {
-    outcome = applyCommand(store, cmd, { now: nowSeconds(), migrationLimit: options.settings.migrationLimit }, beforeCommit);
+    fileStorage.write(engine.store);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    const code = err instanceof PersistError ? 'PERSISTENCE_IO_ERROR' : 'INTERNAL_ERROR';
-    if (code === 'PERSISTENCE_IO_ERROR') post({ type: 'event', event: { kind: 'persistFailure', message } });
-    log.error({ err: message, command: cmd.kind }, code === 'PERSISTENCE_IO_ERROR' ? 'metadata file write failed; change rolled back' : 'command failed unexpectedly; change rolled back');
-    return { reply: { ok: false, generation: publisher.generation, error: { code } }, changes: null, persistMs, publishMs: 0, applyMs: performance.now() - started };
+    post({ type: 'event', event: { kind: 'persistFailure', message } });
+    log.error({ err: message }, `${reason} metadata file write failed`);
   }
-  const applyMs = performance.now() - started - persistMs;
-  let changes = null;
-  let publishMs = 0;
-  if (outcome.changes !== null) {
-    const publishStart = performance.now();
-    const full = cmd.kind === 'restore';
-    const generation = publisher.publish(store, full ? null : outcome.changes);
-    publishMs = performance.now() - publishStart;
-    changes = summarizeChanges(generation, store.globalEpoch, outcome.changes, full);
-    if (options.debug) {
-      const problems = checkMetadata(store);
-      if (problems.length > 0) log.error({ problems: problems.slice(0, 20), command: cmd.kind }, 'metadata inconsistent after write');
-    }
-  }
-  const generation = publisher.generation;
-  const reply: CommandReply = outcome.ok ? { ok: true, generation, body: commandBody(cmd.kind, outcome.value) } : { ok: false, generation, error: outcome.error };
-  return { reply, changes, persistMs, publishMs, applyMs };
 }
 
 port.on('message', (message: OwnerInbound) => {
   if (message.type === 'command') {
-    const { reply, changes, persistMs, publishMs, applyMs } = execute(message.cmd);
-    post({ type: 'reply', id: message.id, reply, changes, timings: { applyMs, persistMs, publishMs } });
+    void engine.execute(message.cmd).then(({ reply, changes, timings }) => post({ type: 'reply', id: message.id, reply, changes, timings }));
   } else if (message.type === 'close') {
     stopTimers();
-    if (options.autoUpdateMetaFile || options.updateMetaFileIntervalSec > 0) {
-      try {
-        persist(store);
-      } catch (err) {
-        log.error({ err: String(err) }, 'final metadata file write failed');
-      }
-    }
-    post({ type: 'closed' });
-    port.close();
+    void engine
+      .serial(async () => {
+        if (persistsFile) writeFile('final');
+        await etcd?.close();
+      })
+      .finally(() => {
+        post({ type: 'closed' });
+        port.close();
+      });
   }
 });
 
@@ -140,26 +125,17 @@ timers.push(
   setInterval(() => {
     const now = nowSeconds();
     let expired = false;
-    for (const reports of store.failures.values()) {
+    for (const reports of engine.store.failures.values()) {
       for (const at of reports.values()) if (now - at >= options.settings.failureTtl) expired = true;
     }
-    if (!expired) return;
-    const { changes } = execute({ kind: 'pruneFailures', ttlSeconds: options.settings.failureTtl });
-    if (changes) post({ type: 'changed', changes });
+    if (!expired || (etcd !== null && etcd.currentRole !== 'leader')) return;
+    void engine.execute({ kind: 'pruneFailures', ttlSeconds: options.settings.failureTtl }).then(({ changes }) => {
+      if (changes) post({ type: 'changed', changes });
+    });
   }, 1000),
 );
-if (options.updateMetaFileIntervalSec > 0) {
-  timers.push(
-    setInterval(() => {
-      try {
-        persist(store);
-      } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
-        post({ type: 'event', event: { kind: 'persistFailure', message } });
-        log.error({ err: message }, 'periodic metadata file write failed');
-      }
-    }, options.updateMetaFileIntervalSec * 1000),
-  );
+if (!options.etcd && options.updateMetaFileIntervalSec > 0) {
+  timers.push(setInterval(() => void engine.serial(() => writeFile('periodic')), options.updateMetaFileIntervalSec * 1000));
 }
 if (options.syncMetaIntervalSec > 0 && options.replicaAddresses.length > 0) {
   let syncing = false;
@@ -167,7 +143,7 @@ if (options.syncMetaIntervalSec > 0 && options.replicaAddresses.length > 0) {
     setInterval(() => {
       if (syncing) return; // a slow replica must not stack up copies of the document
       syncing = true;
-      const body = JSON.stringify(storeToDocument(store));
+      const body = JSON.stringify(storeToDocument(engine.store));
       replicateOnce([...options.replicaAddresses], body, { token: options.apiToken || undefined })
         .then((results) => {
           for (const r of results) {
@@ -186,4 +162,4 @@ function stopTimers(): void {
   for (const t of timers) clearInterval(t);
 }
 
-post({ type: 'ready', generation: publisher.generation, globalEpoch: store.globalEpoch });
+post({ type: 'ready', generation: engine.generation, globalEpoch: engine.store.globalEpoch });

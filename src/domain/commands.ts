@@ -106,60 +106,92 @@ function dispatch(draft: Draft, cmd: Command, ctx: CommandContext): CommandValue
   }
 }
 
-const ALL_CHANGED: ChangeSet = { clusters: new Set(), proxies: new Set(), failedProxies: true, failures: new Set(), epoch: true, keys: true };
+const ALL_CHANGED: ChangeSet = {
+  clusters: new Set(),
+  proxies: new Set(),
+  failedProxies: true,
+  failed: new Set(),
+  failures: new Set(),
+  epoch: true,
+  keys: true,
+};
 
-/** True when a change set says the whole store was replaced. */
-export function isFullChange(changes: ChangeSet): boolean {
-  return changes === ALL_CHANGED;
+/**
+ * A command applied to the store but not yet committed: the seam where the
+ * owner makes a change durable (file or etcd) before anyone can see it.
+ * Exactly one of `commit` or `rollback` must be called, and nothing else may
+ * touch the store in between.
+ */
+export interface PreparedCommand {
+  /** The answer once committed. `changes` is null when the command changed nothing. */
+  readonly outcome: CommandOutcome;
+  /** The store as it will be after commit: the live store, or a whole replacement (restore). */
+  readonly next: MutableStore;
+  /** True when `next` replaces the store rather than being it. */
+  readonly replacesStore: boolean;
+  commit(): ChangeSet;
+  rollback(): void;
 }
 
-/**
- * Runs after a command succeeded (or partly failed with changes that stand)
- * and before its changes are committed; throwing rolls the command back.
- * The owner uses it to put the change on disk before anyone can see it.
- */
-export type BeforeCommit = (store: MutableStore) => void;
+const NOTHING_TO_DO = { commit: (): ChangeSet => ALL_CHANGED, rollback: (): void => {} };
 
 /**
- * Applies one command to the store. A BrokerError comes back as data in the
- * outcome, ready to cross a thread boundary, with the store exactly as it
- * was. Any other exception (a bug, or a failing BeforeCommit) rolls the
- * store back and is rethrown.
+ * Applies one command to the store without committing it. A BrokerError
+ * comes back as data in the outcome, with the store exactly as it was (and
+ * `changes: null`). Any other exception (a bug) rolls the store back and is
+ * rethrown.
  */
-export function applyCommand(store: MutableStore, cmd: Command, ctx: CommandContext, beforeCommit?: BeforeCommit): CommandOutcome {
+export function prepareCommand(store: MutableStore, cmd: Command, ctx: CommandContext): PreparedCommand {
   if (cmd.kind === 'restore') {
     let replacement: MutableStore;
     try {
       replacement = storeFromValidDocument(cmd.document);
     } catch (err) {
-      if (err instanceof BrokerError) return { ok: false, error: err.toWire(), changes: null };
-      throw err;
+      if (!(err instanceof BrokerError)) throw err;
+      return { outcome: { ok: false, error: err.toWire(), changes: null }, next: store, replacesStore: false, ...NOTHING_TO_DO };
     }
-    beforeCommit?.(replacement);
-    replaceStore(store, replacement);
-    return { ok: true, value: null, changes: ALL_CHANGED };
+    return {
+      outcome: { ok: true, value: null, changes: ALL_CHANGED },
+      next: replacement,
+      replacesStore: true,
+      commit: () => (replaceStore(store, replacement), ALL_CHANGED),
+      rollback: () => {},
+    };
   }
   const draft = new Draft(store);
-  let value: CommandValue;
+  let value: CommandValue = null;
   let partial: PartialFailure | null = null;
   try {
     value = dispatch(draft, cmd, ctx);
   } catch (err) {
-    if (err instanceof PartialFailure) {
-      partial = err;
-      value = null;
-    } else {
+    if (!(err instanceof PartialFailure)) {
       draft.rollback();
-      if (err instanceof BrokerError) return { ok: false, error: err.toWire(), changes: null };
+      if (err instanceof BrokerError) return { outcome: { ok: false, error: err.toWire(), changes: null }, next: store, replacesStore: false, ...NOTHING_TO_DO };
       throw err;
     }
+    partial = err;
   }
+  const changes = draft.changes();
+  const outcome: CommandOutcome = partial ? { ok: false, error: partial.toWire(), changes } : { ok: true, value, changes };
+  return { outcome, next: store, replacesStore: false, commit: () => draft.commit(), rollback: () => draft.rollback() };
+}
+
+/**
+ * Runs after a command succeeded (or partly failed with changes that stand)
+ * and before its changes are committed; throwing rolls the command back.
+ */
+export type BeforeCommit = (store: MutableStore) => void;
+
+/** Applies and commits one command synchronously (tests, the in-process backend). */
+export function applyCommand(store: MutableStore, cmd: Command, ctx: CommandContext, beforeCommit?: BeforeCommit): CommandOutcome {
+  const prepared = prepareCommand(store, cmd, ctx);
+  if (prepared.outcome.changes === null) return prepared.outcome;
   try {
-    beforeCommit?.(store);
+    beforeCommit?.(prepared.next);
   } catch (err) {
-    draft.rollback();
+    prepared.rollback();
     throw err;
   }
-  const changes = draft.commit();
-  return partial ? { ok: false, error: partial.toWire(), changes } : { ok: true, value, changes };
+  const changes = prepared.commit();
+  return { ...prepared.outcome, changes } as CommandOutcome;
 }

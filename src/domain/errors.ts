@@ -28,6 +28,9 @@ export const ERROR_CODES = {
   UNAUTHORIZED: 'a valid bearer token is required',
   SERVICE_BUSY: 'too many requests are waiting; retry',
   PERSISTENCE_IO_ERROR: 'the metadata file could not be written; nothing changed',
+  NO_LEADER: 'no broker is the elected writer at the moment; retry',
+  NOT_LEADER: 'this broker lost its leadership before the change was committed; nothing changed; retry',
+  STORAGE_UNAVAILABLE: 'etcd did not confirm the change in time; retry',
   INTERNAL_ERROR: 'internal error; nothing changed',
 } as const;
 

@@ -68,6 +68,8 @@ export interface ChangeSet {
   readonly clusters: ReadonlySet<string>;
   readonly proxies: ReadonlySet<string>;
   readonly failedProxies: boolean;
+  /** Addresses added to or removed from failed_proxies. */
+  readonly failed: ReadonlySet<string>;
   readonly failures: ReadonlySet<string>;
   readonly epoch: boolean;
   /** A cluster or proxy was added or removed. */
@@ -88,6 +90,7 @@ export class Draft {
   private readonly changedClusters = new Set<string>();
   private readonly changedProxies = new Set<string>();
   private readonly changedFailures = new Set<string>();
+  private readonly changedFailed = new Set<string>();
   private failedChanged = false;
   private keysChanged = false;
   /**
@@ -187,6 +190,7 @@ export class Draft {
     this.touched(address);
     this.journal.push(() => (set.delete(address), this.touched(address)));
     this.failedChanged = true;
+    this.changedFailed.add(address);
   }
 
   removeFailedProxy(address: string): void {
@@ -197,6 +201,7 @@ export class Draft {
     this.touched(address);
     this.journal.push(() => (set.add(address), this.touched(address)));
     this.failedChanged = true;
+    this.changedFailed.add(address);
   }
 
   /** Replaces the reports of one address; null or empty removes them. */
@@ -236,19 +241,25 @@ export class Draft {
     this.store.globalEpoch = this.startEpoch;
   }
 
+  /** What this draft has changed so far, without committing it. */
+  changes(): ChangeSet {
+    return {
+      clusters: this.changedClusters,
+      proxies: this.changedProxies,
+      failedProxies: this.failedChanged,
+      failed: this.changedFailed,
+      failures: this.changedFailures,
+      epoch: this.store.globalEpoch !== this.startEpoch,
+      keys: this.keysChanged,
+    };
+  }
+
   commit(): ChangeSet {
     this.journal.length = 0;
     this.orders.clear();
     this.store.revision += 1;
     if (this.keysChanged) this.store.keysRevision += 1;
-    return {
-      clusters: this.changedClusters,
-      proxies: this.changedProxies,
-      failedProxies: this.failedChanged,
-      failures: this.changedFailures,
-      epoch: this.store.globalEpoch !== this.startEpoch,
-      keys: this.keysChanged,
-    };
+    return this.changes();
   }
 
   private keepOrder(container: Map<string, unknown> | Set<string>): void {

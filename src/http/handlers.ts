@@ -10,7 +10,7 @@ import type { CommandReply, QueryReply, QueryRequest } from '../rpc/messages.js'
 import type { Backend } from '../service/backend.js';
 import { codeReply, errorReply, jsonReply, jsonTextReply, replyForThrown, textReply } from './reply.js';
 import type { Reply } from './reply.js';
-import { parseIntegerParam, parseJsonBody, parsePage } from './request.js';
+import { parseCountParam, parseJsonBody, parsePage } from './request.js';
 import type { ParsedRequest } from './request.js';
 import { checkBody, toConfigChanges, toMetaDocument, toSlotRange } from './schemas.js';
 
@@ -62,7 +62,8 @@ async function read(deps: HandlerDeps, q: QueryRequest): Promise<Reply> {
 
 async function write(deps: HandlerDeps, cmd: Command): Promise<Reply> {
   const reply = await command(deps, cmd);
-  return reply.ok ? jsonTextReply(reply.body) : errorReply(reply.error);
+  const answer = reply.ok ? jsonTextReply(reply.body) : errorReply(reply.error);
+  return reply.revision ? { ...answer, revision: reply.revision } : answer;
 }
 
 function param(req: Pick<ParsedRequest, 'params'>, name: string): string {
@@ -148,7 +149,7 @@ export const scaleNodes: Handler = async (req, deps) => {
 export const deleteFreeNodes: Handler = async (req, deps) => write(deps, { kind: 'deleteFreeNodes', name: param(req, 'name') });
 
 export const shrink: Handler = async (req, deps) => {
-  const nodeNumber = parseIntegerParam('node_number', param(req, 'node_number'));
+  const nodeNumber = parseCountParam('node_number', param(req, 'node_number'));
   return write(deps, { kind: 'shrink', name: param(req, 'name'), nodeNumber });
 };
 
@@ -174,7 +175,7 @@ export const addProxy: Handler = async (req, deps) => {
 export const removeProxy: Handler = async (req, deps) => write(deps, { kind: 'removeProxy', address: param(req, 'address') });
 
 export const forceEpoch: Handler = async (req, deps) => {
-  const epoch = parseIntegerParam('new_epoch', param(req, 'new_epoch'));
+  const epoch = parseCountParam('new_epoch', param(req, 'new_epoch'));
   return write(deps, { kind: 'forceEpoch', epoch });
 };
 

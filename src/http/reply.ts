@@ -15,6 +15,8 @@ export interface Reply {
   /** null for the empty-bodied 200 answers. */
   readonly contentType: ContentType | null;
   readonly body: string;
+  /** etcd mode: the storage revision holding the write this answers, sent as a header for forwarding brokers. */
+  readonly revision?: number;
 }
 
 export const EMPTY_REPLY: Reply = { status: 200, contentType: null, body: '' };
@@ -67,6 +69,7 @@ export function replyForThrown(err: unknown, context: string): Reply {
 export function writeReply(res: HttpResponse, reply: Reply, method: string): void {
   res.writeStatus(statusLine(reply.status));
   if (reply.contentType !== null) res.writeHeader('Content-Type', reply.contentType);
+  if (reply.revision) res.writeHeader('X-Metabroker-Revision', String(reply.revision));
   // endWithoutBody(length) closes the connection in this uWS build; without a length it keeps it.
   if (method === 'HEAD') res.endWithoutBody();
   else res.end(reply.body);

@@ -56,10 +56,12 @@ export function parsePage(query: string): Page {
   return page;
 }
 
-/** A decimal integer path parameter (an optional '-' lets the domain judge the sign). */
-export function parseIntegerParam(name: string, value: string): number {
+/** A non-negative decimal integer path parameter; undermoon's are unsigned, so a sign is malformed input. */
+export function parseCountParam(name: string, value: string): number {
   const n = Number(value);
-  if (!/^-?[0-9]+$/.test(value) || !Number.isSafeInteger(n)) throw invalid(`path parameter ${name}: must be a decimal integer of at most ${Number.MAX_SAFE_INTEGER}`);
+  if (!DECIMAL.test(value) || !Number.isSafeInteger(n)) {
+    throw invalid(`path parameter ${name}: must be a non-negative decimal integer of at most ${Number.MAX_SAFE_INTEGER}`);
+  }
   return n;
 }
 

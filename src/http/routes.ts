@@ -29,10 +29,17 @@ export interface Route {
   readonly access: Access;
   /** For plain reads: the query, so a cached answer can be written at once. */
   readonly read?: h.ReadQuery;
+  /** A write: in etcd mode a follower forwards it to the leader. */
+  readonly write: boolean;
 }
 
+/** Routes that are not GET but change nothing. */
+const READ_ONLY_POSTS = new Set(['/resources/failures/check']);
+
 function route(method: string, path: string, body: BodyKind, handler: Handler, access: Access = 'token', read?: h.ReadQuery): Route {
-  return read ? { method, pattern: API_PREFIX + path, body, handler, access, read } : { method, pattern: API_PREFIX + path, body, handler, access };
+  const write = method !== 'GET' && !READ_ONLY_POSTS.has(path);
+  const base = { method, pattern: API_PREFIX + path, body, handler, access, write };
+  return read ? { ...base, read } : base;
 }
 
 export const ROUTES: readonly Route[] = [

@@ -69,9 +69,9 @@ export const AddProxyBody = Type.Object({
 });
 
 /** POST /clusters/meta and PATCH /clusters/nodes. Sign and multiple of 4 are the domain's to judge. */
-export const NodeNumberBody = Type.Object({ node_number: Type.Integer() });
+export const NodeNumberBody = Type.Object({ node_number: Count });
 
-export const ClusterNodeNumberBody = Type.Object({ cluster_node_number: Type.Integer() });
+export const ClusterNodeNumberBody = Type.Object({ cluster_node_number: Count });
 
 export const ChangeConfigBody = MapOf(Type.Union([Type.String(), Type.Number()]));
 

@@ -15,10 +15,13 @@ import type { QueryReply } from '../rpc/messages.js';
 import { codeReply, jsonTextReply, NOT_FOUND_REPLY, replyForThrown, writeReply } from './reply.js';
 import type { Reply } from './reply.js';
 import { announcedTooLarge, Exchange } from './request.js';
+import { FORWARDED_HEADER, forwardToLeader } from './forward.js';
 import { decodeParams, matchRoute } from './routes.js';
 import type { Route } from './routes.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
+/** uWS's LIBUS_LISTEN_EXCLUSIVE_PORT. */
+const EXCLUSIVE_PORT = 1;
 export const DEFAULT_MAX_METADATA_BODY_BYTES = 256 << 20;
 
 export interface RequestInfo {
@@ -46,6 +49,8 @@ export interface ServerOptions {
    * headers, for 10 seconds.)
    */
   readonly bodyTimeoutSeconds?: number;
+  /** etcd mode: how long a forwarded write may take at the leader. */
+  readonly forwardTimeoutMs?: number;
   /** Called once per answered request (not for requests the client aborted). */
   readonly onRequest?: (info: RequestInfo) => void;
 }
@@ -105,7 +110,8 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     const path = req.getUrl();
     const query = req.getQuery() ?? '';
     const contentLength = req.getHeader('content-length');
-    const authorization = authorized === null ? '' : req.getHeader('authorization');
+    const presentedAuthorization = req.getHeader('authorization');
+    const authorization = authorized === null ? '' : presentedAuthorization;
 
     if (stopping) return answerNow(res, codeReply('SERVICE_BUSY', 'the broker is stopping'), method, '*', started);
     const match = matchRoute(method, path);
@@ -136,12 +142,25 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       return answerNow(res, codeReply('BODY_TOO_LARGE'), method, route.pattern, started);
     }
 
+    // etcd mode: a follower sends writes on to the leader (once: a forwarded
+    // write is never forwarded again, the owner refuses it if leadership moved).
+    const target = route.write && options.backend.writeTarget && req.getHeader(FORWARDED_HEADER) === '' ? options.backend.writeTarget() : null;
+    if (target && !target.local && target.url === null) return answerNow(res, codeReply('NO_LEADER'), method, route.pattern, started);
+    const forwardTo = target && !target.local ? target.url : null;
+    const contentType = forwardTo === null ? '' : req.getHeader('content-type');
+
     const exchange = new Exchange(res);
     inFlight += 1;
     const body = route.body === 'none' ? Promise.resolve(null) : exchange.readBody(limit, bodyTimeoutMs);
+    const forward = async (bytes: Uint8Array | null, leaderUrl: string): Promise<Reply> => {
+      const target = query === '' ? path : `${path}?${query}`;
+      const reply = await forwardToLeader(leaderUrl, { method, target, contentType, authorization: presentedAuthorization, body: bytes }, options.forwardTimeoutMs ?? 10_000);
+      if (reply.revision > 0) await options.backend.waitForRevision?.(reply.revision, 1000);
+      return reply;
+    };
     void body
       .then(
-        (bytes) => runHandler(route.handler, { method, path, params, query, body: bytes }, deps),
+        (bytes) => (forwardTo !== null ? forward(bytes, forwardTo) : runHandler(route.handler, { method, path, params, query, body: bytes }, deps)),
         (err: unknown) => (exchange.aborted ? null : replyForThrown(err, `${method} ${path}`)),
       )
       .then((reply) => {
@@ -173,7 +192,9 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
   });
 
   return new Promise((resolve, reject) => {
-    app.listen(options.host, options.port, (socket: us_listen_socket | false) => {
+    // Exclusive: uWS would otherwise share the port (SO_REUSEPORT) with a broker already running there.
+    const listen = app.listen.bind(app) as unknown as (host: string, port: number, exclusive: number, cb: (s: us_listen_socket | false) => void) => void;
+    listen(options.host, options.port, EXCLUSIVE_PORT, (socket: us_listen_socket | false) => {
       if (!socket) {
         reject(new Error(`cannot listen on ${options.host}:${options.port}`));
         return;

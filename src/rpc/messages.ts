@@ -26,8 +26,8 @@ export interface QueryReply {
 
 /** A write's answer. `body` is '' for the writes answered with an empty 200. */
 export type CommandReply =
-  | { readonly ok: true; readonly generation: number; readonly body: string }
-  | { readonly ok: false; readonly generation: number; readonly error: WireError };
+  | { readonly ok: true; readonly generation: number; readonly revision?: number; readonly body: string }
+  | { readonly ok: false; readonly generation: number; readonly revision?: number; readonly error: WireError };
 
 /** Settings the views and the failure list depend on. */
 export interface ReadSettings {
@@ -43,6 +43,8 @@ export interface ChangeSummary {
   readonly generation: number;
   /** The global epoch at this generation. */
   readonly globalEpoch: number;
+  /** The storage revision holding this generation (etcd's; 0 in file mode). */
+  readonly revision: number;
   readonly clusters: readonly string[];
   readonly proxies: readonly string[];
   readonly failures: boolean;
@@ -64,9 +66,13 @@ export interface OwnerOptions {
   readonly syncMetaIntervalSec: number;
   readonly apiToken: string;
   readonly debug: boolean;
+  /** etcd mode when set; file mode otherwise. */
+  readonly etcd?: import('../storage/etcd.js').EtcdOptions | undefined;
 }
 
 export interface Timings {
+  /** The command's kind, or 'refused' when it was not tried. */
+  readonly kind: string;
   readonly applyMs: number;
   readonly persistMs: number;
   readonly publishMs: number;
@@ -78,6 +84,9 @@ export type OwnerInbound =
 
 export type OwnerEvent =
   | { readonly kind: 'persistFailure'; readonly message: string }
+  | { readonly kind: 'role'; readonly role: 'leader' | 'follower'; readonly leader: { readonly id: string; readonly url: string } | null }
+  | { readonly kind: 'etcdCommit'; readonly seconds: number }
+  | { readonly kind: 'watchLag'; readonly revisions: number; readonly staleSeconds: number }
   | { readonly kind: 'replicationFailure'; readonly address: string; readonly message: string }
   | { readonly kind: 'metaFileWritten'; readonly seconds: number };
 

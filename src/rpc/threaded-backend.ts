@@ -29,7 +29,7 @@ export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers'> {
   readonly maxCachedAnswers?: number;
   readonly onEvent?: (event: OwnerEvent) => void;
   /** Per write: the owner's own timings, and the round trip seen from here. */
-  readonly onCommandTimings?: (kind: string, timings: Timings, roundTripMs: number) => void;
+  readonly onCommandTimings?: (timings: Timings, roundTripMs: number) => void;
   /** The owner thread died while the broker was running: no write can be applied any more. */
   readonly onOwnerLost?: (error: Error) => void;
 }
@@ -57,6 +57,7 @@ function splitAtEpoch(body: string): [string, string] | undefined {
 }
 
 const EMPTY_DEPS: readonly string[] = [];
+const LOCAL = { local: true } as const;
 
 export class ThreadedBackend implements Backend {
   private readonly owner: Worker;
@@ -71,6 +72,12 @@ export class ThreadedBackend implements Backend {
   /** Generation at which each dependency last changed. */
   private readonly changedAt = new Map<string, number>();
   private ownerExit: Error | null = null;
+  /** etcd mode: this broker's role and the leader's URL (null while there is none). */
+  private role: 'leader' | 'follower' = 'follower';
+  private leaderUrl: string | null = null;
+  /** Newest storage revision published here, and the reads waiting for one. */
+  private appliedRevision = 0;
+  private revisionWaiters: { revision: number; resolve: () => void }[] = [];
   /** Newest generation the front end was told about, and its global epoch. */
   private knownGeneration: number;
   private knownEpoch: number;
@@ -121,6 +128,7 @@ export class ThreadedBackend implements Backend {
       syncMetaIntervalSec: options.syncMetaIntervalSec,
       apiToken: options.apiToken,
       debug: options.debug,
+      etcd: options.etcd,
     };
     const owner = new Worker(new URL('../../workers/owner.js', import.meta.url), { workerData: ownerOptions });
     let ready = { generation: 0, globalEpoch: 0 };
@@ -149,6 +157,29 @@ export class ThreadedBackend implements Backend {
 
   generation(): number {
     return Atomics.load(this.control, kGeneration);
+  }
+
+  /**
+   * Where a write goes: applied here (file mode, or the etcd leader),
+   * forwarded to the leader's URL, or refused at once when there is none.
+   */
+  writeTarget(): { readonly local: true } | { readonly local: false; readonly url: string | null } {
+    if (!this.options.etcd || this.role === 'leader') return LOCAL;
+    return { local: false, url: this.leaderUrl };
+  }
+
+  /** Resolves once a change at `revision` or later is published here, or after `timeoutMs`. */
+  waitForRevision(revision: number, timeoutMs: number): Promise<void> {
+    if (revision <= this.appliedRevision) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const waiter = { revision, resolve: done };
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.revisionWaiters.push(waiter);
+    });
   }
 
   cached(q: QueryRequest): QueryReply | null {
@@ -237,6 +268,14 @@ export class ThreadedBackend implements Backend {
   }
 
   private noteChanges(c: ChangeSummary): void {
+    if (c.revision > this.appliedRevision) {
+      this.appliedRevision = c.revision;
+      if (this.revisionWaiters.length > 0) {
+        const ready = this.revisionWaiters.filter((w) => w.revision <= c.revision);
+        this.revisionWaiters = this.revisionWaiters.filter((w) => w.revision > c.revision);
+        for (const w of ready) w.resolve();
+      }
+    }
     const g = c.generation;
     if (g > this.knownGeneration) {
       this.knownGeneration = g;
@@ -267,7 +306,7 @@ export class ThreadedBackend implements Backend {
         if (m.changes) this.noteChanges(m.changes);
         if (p) {
           this.pending.delete(m.id);
-          this.options.onCommandTimings?.(p.kind, m.timings, performance.now() - p.sentAt);
+          this.options.onCommandTimings?.(m.timings, performance.now() - p.sentAt);
           p.resolve(m.reply);
         }
         return;
@@ -276,6 +315,10 @@ export class ThreadedBackend implements Backend {
         this.noteChanges(m.changes);
         return;
       case 'event':
+        if (m.event.kind === 'role') {
+          this.role = m.event.role;
+          this.leaderUrl = m.event.leader?.url ?? null;
+        }
         this.options.onEvent?.(m.event);
         return;
       default:

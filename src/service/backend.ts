@@ -23,6 +23,10 @@ export interface Backend {
   command(cmd: Command): Promise<CommandReply>;
   /** The generation of the newest published snapshot. */
   generation(): number;
+  /** etcd mode: whether writes are applied here, forwarded to the leader's URL, or refused (url null). */
+  writeTarget?(): { readonly local: true } | { readonly local: false; readonly url: string | null };
+  /** etcd mode: resolves once this broker published a change at `revision` or later, or after `timeoutMs`. */
+  waitForRevision?(revision: number, timeoutMs: number): Promise<void>;
   /** Finishes writes in flight and stops. */
   close(): Promise<void>;
 }

@@ -39,10 +39,11 @@ export function queryDeps(store: MetaStore, q: QueryRequest): string[] | null {
   }
 }
 
-export function summarizeChanges(generation: number, globalEpoch: number, changes: ChangeSet, full: boolean): ChangeSummary {
+export function summarizeChanges(generation: number, globalEpoch: number, revision: number, changes: ChangeSet, full: boolean): ChangeSummary {
   return {
     generation,
     globalEpoch,
+    revision,
     clusters: [...changes.clusters],
     proxies: [...changes.proxies],
     failures: changes.failures.size > 0,

@@ -171,7 +171,11 @@ test('PATCH /clusters/nodes/<name> answers the nodes it added', async () => {
     await failsWith(s, 'PATCH', '/clusters/nodes/nope', { node_number: 4 }, 404, 'CLUSTER_NOT_FOUND');
     await failsWith(s, 'PATCH', '/clusters/nodes/bad!name', { node_number: 4 }, 400, 'INVALID_CLUSTER_NAME');
     await failsWith(s, 'PATCH', '/clusters/nodes/db', { node_number: 3 }, 400, 'INVALID_NODE_NUMBER');
-    await failsWith(s, 'PATCH', '/clusters/nodes/db', { node_number: -4 }, 400, 'INVALID_NODE_NUMBER');
+    // Counts are unsigned, as in undermoon: a sign is malformed input, refused before any rule runs.
+    await invalidRequest(s, 'PATCH', '/clusters/nodes/db', { node_number: -4 }, 'node_number');
+    await invalidRequest(s, 'POST', '/clusters/meta/neg', { node_number: -4 }, 'node_number');
+    await invalidRequest(s, 'PUT', '/clusters/nodes/db', { cluster_node_number: -4 }, 'cluster_node_number');
+    await invalidRequest(s, 'POST', '/clusters/migrations/shrink/db/-4', undefined, 'node_number');
     await failsWith(s, 'PATCH', '/clusters/nodes/db', { node_number: 40 }, 409, 'NO_AVAILABLE_RESOURCE');
     await invalidRequest(s, 'PATCH', '/clusters/nodes/db', { cluster_node_number: 4 }, 'node_number: is required');
     await ok(s, 'POST', '/clusters/migrations/expand/db');
@@ -358,6 +362,7 @@ test('PUT /epoch/<new_epoch> forces every epoch up; never down', async () => {
     await failsWith(s, 'PUT', '/epoch/100', undefined, 409, 'EPOCH_SMALLER_THAN_CURRENT');
     await failsWith(s, 'PUT', '/epoch/3', undefined, 409, 'EPOCH_SMALLER_THAN_CURRENT');
     await invalidRequest(s, 'PUT', '/epoch/ten', undefined, 'new_epoch');
+    await invalidRequest(s, 'PUT', '/epoch/-1', undefined, 'new_epoch');
     await invalidRequest(s, 'PUT', '/epoch/1e3', undefined, 'new_epoch');
     await invalidRequest(s, 'PUT', '/epoch/99999999999999999999', undefined, 'new_epoch');
   });
