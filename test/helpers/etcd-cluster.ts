@@ -173,3 +173,13 @@ export async function startEtcdCluster(size: number): Promise<EtcdCluster> {
   await cluster.waitHealthy();
   return cluster;
 }
+
+let shared: Promise<EtcdCluster> | null = null;
+
+/** One single-member cluster per test process, started on first use, for suites that only need a real etcd. */
+export function sharedEtcdCluster(): Promise<EtcdCluster> {
+  const missing = etcdMissing();
+  if (missing !== null) return Promise.reject(new Error(missing));
+  shared ??= startEtcdCluster(1);
+  return shared;
+}

@@ -16,6 +16,7 @@ import { ThreadedBackend } from '../../src/rpc/threaded-backend.js';
 import type { ThreadedOptions } from '../../src/rpc/threaded-backend.js';
 import { LocalBackend } from '../../src/service/backend.js';
 import type { Backend } from '../../src/service/backend.js';
+import { sharedEtcdCluster } from './etcd-cluster.js';
 
 export const SETTINGS: ReadSettings = { failureTtl: 60, failureQuorum: 1, migrationLimit: 1 };
 
@@ -41,7 +42,21 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/**
+ * Which backend the suites that use withServer() run against: the
+ * in-process LocalBackend (default), the production ThreadedBackend, or the
+ * ThreadedBackend over a real etcd (test/matrix runs the suites each way).
+ */
+export type BackendKind = 'local' | 'threaded' | 'etcd';
+
+let backendKind: BackendKind = 'local';
+
+export function useBackend(kind: BackendKind): void {
+  backendKind = kind;
+}
+
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  if (options.backend === undefined && backendKind !== 'local') return startThreadedTestServer(options);
   const backend = options.backend ?? new LocalBackend(emptyStore(), { ...SETTINGS, ...options.settings });
   const requests: RequestInfo[] = [];
   const server = await startServer({
@@ -93,9 +108,13 @@ export function threadedTestOptions(metaFilename: string, overrides: Partial<Thr
  */
 export async function startThreadedTestServer(options: Omit<TestServerOptions, 'backend'> & { readonly threaded?: Partial<ThreadedOptions> } = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'metabroker-http-'));
-  const backend = await ThreadedBackend.start(threadedTestOptions(join(dir, 'metadata'), { settings: { ...SETTINGS, ...options.settings }, ...options.threaded }));
+  const etcd = backendKind === 'etcd' ? { etcd: await etcdTestOptions() } : {};
+  const backend = await ThreadedBackend.start(
+    threadedTestOptions(join(dir, 'metadata'), { settings: { ...SETTINGS, ...options.settings }, ...etcd, ...options.threaded }),
+  );
   let s: TestServer;
   try {
+    if (backendKind === 'etcd') await waitUntilLeader(backend);
     s = await startTestServer({ ...options, backend });
   } catch (err) {
     await backend.close();
@@ -108,6 +127,32 @@ export async function startThreadedTestServer(options: Omit<TestServerOptions, '
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+let prefixes = 0;
+
+/** etcd options for one test server: the process's shared etcd, a prefix of its own. */
+async function etcdTestOptions(): Promise<NonNullable<ThreadedOptions['etcd']>> {
+  const cluster = await sharedEtcdCluster();
+  const prefix = `/test-${process.pid}-${++prefixes}/`;
+  return {
+    endpoints: cluster.endpoints,
+    prefix,
+    leaseTtlSeconds: 5,
+    timeoutMs: 5000,
+    maxTxnOps: 128,
+    brokerId: `test-${prefix}`,
+    advertiseUrl: 'http://127.0.0.1:1',
+  };
+}
+
+/** A lone broker over etcd elects itself; writes before that would answer NO_LEADER. */
+async function waitUntilLeader(backend: ThreadedBackend): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!backend.writeTarget().local) {
+    if (Date.now() > deadline) throw new Error('the test broker did not become the etcd leader within 15 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** Runs `fn` against a fresh server and always closes it. */

@@ -1,0 +1,5 @@
+/** The api suite against the production backend over a real etcd (one member). */
+import { useBackend } from '../helpers/http.js';
+
+useBackend('etcd');
+await import('../http/api.test.js');
