@@ -1,4 +1,4 @@
-/** Seeded fleets for the benchmarks (issue 3): Small and Large. */
+/** Seeded fleets for the benchmarks (README.md#benchmarks): Small and Large. */
 import { applyCommand } from '../src/domain/commands.js';
 import type { Command } from '../src/domain/commands.js';
 import { emptyStore } from '../src/domain/store.js';

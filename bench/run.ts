@@ -1,5 +1,5 @@
 /**
- * `make bench`: every figure of the threaded-design issue, each against a
+ * `make bench`: every figure of README.md#benchmarks, each against a
  * baseline measured in the same run, printed as a table and written to
  * bench/results/latest.{json,md}. Loads are bounded in time and count and
  * go to 127.0.0.1 only.

@@ -1,5 +1,5 @@
 /**
- * Broker configuration (SPEC section 7): defaults, then the TOML file named by
+ * Broker configuration (docs/operations.md#configuration): defaults, then the TOML file named by
  * the first argument, then `UNDERMOON_<KEY>` environment variables, which win.
  *
  * Unlike the reference, which warns and falls back to defaults, every problem

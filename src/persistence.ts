@@ -1,5 +1,5 @@
 /**
- * The metadata file (SPEC section 8): the stored document as JSON, replaced
+ * The metadata file (docs/operations.md#durability): the stored document as JSON, replaced
  * atomically. Synchronous on purpose: it runs on the owner thread, which must
  * not take the next command before the previous change is on disk.
  */

@@ -1,5 +1,5 @@
 /**
- * Epoch recovery (SPEC section 8, PUT /epoch/recovery): ask every proxy for
+ * Epoch recovery (PUT /epoch/recovery, docs/api.md#recover-epochs-from-the-proxies): ask every proxy for
  * its epoch with `UMCTL GETEPOCH` over the Redis protocol.
  */
 import { Redis } from 'ioredis';

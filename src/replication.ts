@@ -1,5 +1,5 @@
 /**
- * Replication (SPEC section 8): PUT the whole stored document to each replica
+ * Replication (docs/operations.md#replication): PUT the whole stored document to each replica
  * broker's /api/v2/metadata. One attempt per call; the caller's timer retries.
  */
 import { request } from 'node:http';

@@ -1,7 +1,7 @@
 /**
- * Chunk allocation (SPEC section 6, seed chunk_allocation.txt): pair free
- * proxies on different hosts so that masters and, after a failover, the
- * promoted replicas spread evenly over hosts.
+ * Chunk allocation (docs/api.md#allocation): pair free proxies on different
+ * hosts so that masters and, after a failover, the promoted replicas spread
+ * evenly over hosts.
  *
  * The reference rebuilds a host link table from every pair of proxies on
  * each allocation. Here the free proxies per host and the link counts come

@@ -1,4 +1,4 @@
-/** Shape constants of the chunk model (SPEC section 3). */
+/** Shape constants of the chunk model (docs/api.md#chunks-roles-and-slots). */
 export const SLOT_NUM = 16384;
 export const NODES_PER_PROXY = 2;
 export const CHUNK_PARTS = 2;

@@ -74,8 +74,9 @@ export class BrokerError extends Error {
 
 /**
  * An error answered to the client while the command's changes stand: the
- * two exceptions of SPEC section 10.1 (re-adding a proxy marks it recovered;
- * failover without a replacement keeps the takeover).
+ * two exceptions in docs/api.md#a-failed-request-changes-nothing
+ * (re-adding a proxy marks it recovered; failover without a replacement
+ * keeps the takeover).
  */
 export class PartialFailure extends BrokerError {}
 

@@ -1,5 +1,5 @@
 /**
- * The stored document's shapes (SPEC section 2). Cluster, chunk and proxy
+ * The stored document's shapes (docs/metadata-format.md). Cluster, chunk and proxy
  * records keep the document's snake_case field names so that they are
  * written and read without conversion; the top level uses Maps for speed.
  *
@@ -125,7 +125,7 @@ export interface MetaDocument {
   failures: Record<string, Record<string, number>>;
 }
 
-// ---- Views served to coordinators (SPEC section 4) ----
+// ---- Views served to coordinators (docs/api.md#shapes) ----
 
 export interface ReplPeer {
   readonly node_address: string;

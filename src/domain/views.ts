@@ -1,5 +1,5 @@
 /**
- * Cluster and proxy views served to coordinators (SPEC sections 3 and 4).
+ * Cluster and proxy views served to coordinators (docs/api.md#shapes).
  * Pure functions of a read-only store; nothing here mutates.
  */
 import { CHUNK_NODE_NUM } from './constants.js';

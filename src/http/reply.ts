@@ -1,6 +1,6 @@
 /**
  * Replies as plain data, built by handlers and written by the uWS glue.
- * Error bodies follow SPEC section 9: `{"error": CODE}`, plus `message` for
+ * Error bodies follow docs/api.md#error-body: `{"error": CODE}`, plus `message` for
  * INVALID_REQUEST and `key`/`value`/`message` for INVALID_CONFIG.
  */
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';

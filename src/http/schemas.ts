@@ -77,7 +77,7 @@ export const ChangeConfigBody = MapOf(Type.Union([Type.String(), Type.Number()])
 
 export const CommitMigrationBody = Type.Object({ cluster_name: Type.String(), slot_range: SlotRangeSchema });
 
-// ---- The stored document (SPEC section 2) ----
+// ---- The stored document (docs/metadata-format.md) ----
 
 const MigrationConfigSchema = Type.Object({
   max_migration_time: Count,

@@ -1,5 +1,5 @@
 /**
- * The one place where an error code becomes an HTTP status (SPEC section 9).
+ * The one place where an error code becomes an HTTP status (docs/api.md#error-codes).
  * Typed over every ErrorCode, so a code added to the domain without a
  * status here fails compilation.
  */

@@ -122,7 +122,7 @@ describe('allocation', () => {
 
   test('never fails with RESOURCE_NOT_BALANCE: success exactly when the trimmed pool suffices', () => {
     // After trimming the fullest host to at most half of the pool, pairing
-    // always completes (seed chunk_allocation.txt), so the balance error is
+    // always completes (docs/api.md#allocation), so the balance error is
     // unreachable and NO_AVAILABLE_RESOURCE is decided by the count alone.
     const fleet = fc.record({
       perHost: fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 1, maxLength: 6 }),

@@ -76,7 +76,7 @@ describe('add cluster', () => {
   }
 
   // Each case is built so that every later check would fail too, which
-  // pins the order in which the reference checks (SPEC 10.1 aside).
+  // pins the order in which the reference checks (docs/differences.md, item 1 aside).
   const failures: { name: string; setup?: (s: MutableStore) => void; cmd: AddCluster; code: ErrorCode }[] = [
     { name: 'empty name before everything', cmd: addCluster('', 3), code: 'INVALID_CLUSTER_NAME' },
     { name: '31 characters', cmd: addCluster('x'.repeat(31), 3), code: 'INVALID_CLUSTER_NAME' },

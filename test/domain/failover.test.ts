@@ -159,7 +159,7 @@ describe('replacement choice', () => {
     { name: 'on equal links and free proxies the smallest host name wins, in byte order', proxies: ['h9:1', 'h10:1'], expected: 'h10:1' },
     { name: 'on the chosen host the smallest address wins, in byte order', proxies: ['h3:900', 'h3:1000'], expected: 'h3:1000' },
     {
-      name: 'the surviving proxy host is never used, even when it is least linked and fullest (SPEC 10.7)',
+      name: 'the surviving proxy host is never used, even when least linked and fullest (docs/differences.md, item 7)',
       proxies: ['h2:2', 'h2:3', 'h2:4', 'h3:1', 'h1:8', 'h3:8', 'h1:7', 'h3:7'],
       links: [['h1:8', 'h3:8'], ['h1:7', 'h3:7']],
       expected: 'h3:1',

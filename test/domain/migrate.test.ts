@@ -140,7 +140,7 @@ describe('expand', () => {
   const failures: { name: string; setup: () => MutableStore; cluster?: string; code: ErrorCode }[] = [
     { name: 'invalid name', setup: () => grown(4, 4), cluster: 'x!', code: 'INVALID_CLUSTER_NAME' },
     { name: 'unknown cluster', setup: () => grown(4, 4), cluster: 'x', code: 'CLUSTER_NOT_FOUND' },
-    { name: 'no empty chunk (SPEC 10.2)', setup: () => cluster(8), code: 'SLOTS_ALREADY_EVEN' },
+    { name: 'no empty chunk (docs/differences.md, item 2)', setup: () => cluster(8), code: 'SLOTS_ALREADY_EVEN' },
     { name: 'SLOTS_ALREADY_EVEN before MIGRATION_RUNNING', setup: runningWithoutEmptyParts, code: 'SLOTS_ALREADY_EVEN' },
     {
       name: 'expanding twice',
@@ -229,7 +229,8 @@ describe('shrink errors', () => {
   const failures: { name: string; setup: () => MutableStore; cluster?: string; to: number; code: ErrorCode }[] = [
     { name: 'invalid name', setup: () => cluster(8), cluster: '-+-', to: 3, code: 'INVALID_CLUSTER_NAME' },
     { name: 'unknown cluster', setup: () => cluster(8), cluster: 'd', to: 3, code: 'CLUSTER_NOT_FOUND' },
-    // The reference spells this FREE_NODE_NOT_FOUND; upstream 1e287ba and SPEC 10.2 name it FREE_NODE_FOUND.
+    // The reference spells this FREE_NODE_NOT_FOUND; upstream 1e287ba and
+    // docs/differences.md (item 2) name it FREE_NODE_FOUND.
     { name: 'empty chunks exist, before the node number', setup: () => grown(4, 4), to: 3, code: 'FREE_NODE_FOUND' },
     {
       name: 'an expansion leaves empty parts',

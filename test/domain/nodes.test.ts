@@ -94,7 +94,7 @@ describe('scale nodes (PUT)', () => {
   const failures: { name: string; setup: () => MutableStore; wanted: number; cluster?: string; code: ErrorCode }[] = [
     { name: 'invalid name', setup: withCluster, wanted: 8, cluster: '', code: 'INVALID_CLUSTER_NAME' },
     { name: 'unknown cluster', setup: withCluster, wanted: 8, cluster: 'nope', code: 'CLUSTER_NOT_FOUND' },
-    // The reference at 8ecbbf8 compared with the proxy count and would add 4 nodes here (SPEC 10.3).
+    // The reference at 8ecbbf8 compared with the proxy count and would add 4 nodes here (docs/differences.md, item 3).
     { name: 'already the wanted node count', setup: () => withCluster(8), wanted: 8, code: 'NODE_NUM_ALREADY_ENOUGH' },
     { name: 'fewer nodes wanted', setup: () => withCluster(8), wanted: 4, code: 'NODE_NUM_ALREADY_ENOUGH' },
     { name: 'zero wanted', setup: withCluster, wanted: 0, code: 'NODE_NUM_ALREADY_ENOUGH' },

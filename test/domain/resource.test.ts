@@ -35,7 +35,7 @@ describe('failure tolerance check', () => {
       expected: [],
     },
     {
-      // The reference would take h2:2 for h1:1, putting both halves on h2 (SPEC 10.7).
+      // The reference would take h2:2 for h1:1, putting both halves on h2 (docs/differences.md, item 7).
       name: 'free proxies only on the failed and the surviving host do not help',
       store: () => restored({ proxies: ['h1:1', 'h2:1', 'h1:2', 'h2:2'], clusters: { c: [['h1:1', 'h2:1']] } }),
       expected: ['h1', 'h2'],

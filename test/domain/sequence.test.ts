@@ -2,7 +2,7 @@
  * Random command sequences on small fleets. After every step the store is
  * consistent, a success raised the epoch (and stamped the clusters it
  * changed), and a failure changed nothing, apart from the two documented
- * exceptions (SPEC 10.1), whose kept changes are checked precisely.
+ * exceptions (docs/api.md#a-failed-request-changes-nothing), whose kept changes are checked precisely.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

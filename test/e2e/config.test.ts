@@ -1,5 +1,5 @@
 /**
- * Configuration and start-up failures of the real process (SPEC section 7):
+ * Configuration and start-up failures of the real process (docs/operations.md#configuration):
  * a bad setting stops the start with a non-zero status and a message that
  * names it; the deployed sample starts; a damaged metadata file stops the
  * start and is left exactly as it was.

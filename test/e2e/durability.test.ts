@@ -1,5 +1,5 @@
 /**
- * Crash durability (SPEC section 8): with auto_update_meta_file a write is
+ * Crash durability (docs/operations.md#durability): with auto_update_meta_file a write is
  * answered only after it is on disk, so a broker killed with SIGKILL at any
  * moment restarts (recover_from_meta_file) with every write it acknowledged.
  *

@@ -1,5 +1,5 @@
 /**
- * Epoch recovery through the real process (SPEC section 8): PUT
+ * Epoch recovery through the real process (docs/operations.md#epoch-recovery): PUT
  * /epoch/recovery asks every registered proxy for UMCTL GETEPOCH over RESP,
  * lists the ones that did not answer with an integer, and moves every epoch
  * to max(largest answer + 1, global epoch + 1). The proxies are small RESP

@@ -1,5 +1,5 @@
 /**
- * Replication between two real brokers (SPEC section 8): the primary PUTs
+ * Replication between two real brokers (docs/operations.md#replication): the primary PUTs
  * its whole document to the secondary every sync_meta_interval seconds,
  * survives the secondary going away, and the secondary catches up once it
  * is back. The secondary listens on a fixed port so that it can come back

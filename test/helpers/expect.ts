@@ -1,6 +1,6 @@
 /**
  * Applying commands with the contract's epoch and rollback rules checked
- * around every call (SPEC sections 5 and 10.1).
+ * around every call (docs/api.md#epochs and docs/api.md#a-failed-request-changes-nothing).
  */
 import assert from 'node:assert/strict';
 import { applyCommand } from '../../src/domain/commands.js';
@@ -43,7 +43,7 @@ export function failsUnchanged(store: MutableStore, cmd: Command, code: ErrorCod
   return outcome.error.details;
 }
 
-/** Applies one of the two commands whose failure keeps its changes (SPEC 10.1). */
+/** Applies one of the two commands whose failure keeps its changes (docs/api.md#a-failed-request-changes-nothing). */
 export function failsWithChanges(store: MutableStore, cmd: Command, code: ErrorCode, ctx: CommandContext = CTX): void {
   const epoch = store.globalEpoch;
   const outcome = applyCommand(store, cmd, ctx);

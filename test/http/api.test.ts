@@ -59,7 +59,7 @@ test('GET /version answers 0.3.0 in plain text', async () => {
   });
 });
 
-test('GET /metadata of an empty broker is the seed document', async () => {
+test('GET /metadata of an empty broker is the empty document (docs/metadata-format.md)', async () => {
   await withServer(async (s) => {
     assert.deepEqual(await okJson(s, 'GET', '/metadata'), {
       version: 'mem-broker-0.1',
@@ -72,7 +72,7 @@ test('GET /metadata of an empty broker is the seed document', async () => {
   });
 });
 
-test('PUT /metadata: restores the seed document; other versions, bad shapes and inconsistent documents are refused', async () => {
+test('PUT /metadata: restores a document; other versions, bad shapes and inconsistent documents are refused', async () => {
   await withServer(async (s) => {
     const empty = { version: 'mem-broker-0.1', global_epoch: 7, clusters: {}, all_proxies: {}, failed_proxies: [], failures: {} };
     await ok(s, 'PUT', '/metadata', empty);
@@ -100,7 +100,7 @@ test('POST /proxies/meta and DELETE /proxies/meta/<address>', async () => {
     await invalidRequest(s, 'POST', '/proxies/meta', { proxy_address: 'a:1' }, 'nodes: is required');
     await invalidRequest(s, 'POST', '/proxies/meta', { proxy_address: 'a:1', nodes: ['a:2', 'a:3'], host: 1 }, 'host');
 
-    // Re-adding marks the proxy recovered: the one error whose change stands (SPEC 10.1).
+    // Re-adding marks the proxy recovered: an error whose change stands (docs/api.md#a-failed-request-changes-nothing).
     assert.deepEqual(await okJson(s, 'POST', `/proxies/failover/${enc(proxyAddr(1, 1))}`), { proxy: null });
     const before = await doc(s);
     assert.deepEqual(before.failed_proxies, [proxyAddr(1, 1)]);

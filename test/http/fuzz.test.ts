@@ -376,7 +376,7 @@ const EXAMPLES: readonly Case[] = [
   { route: 'PUT /api/v2/epoch/:new_epoch', method: 'PUT', path: '/api/v2/epoch/9007199254740992', query: null, chunks: null, headers: [], body: null },
   { route: 'GET /api/v2/proxies/meta/:address', method: 'GET', path: '/api/v2/proxies/meta/%E0%A4%A', query: null, chunks: null, headers: [], body: null },
   { route: 'GET /api/v2/clusters/meta/:name', method: 'GET', path: '/api/v2/clusters/meta/\xff\xfe', latin1: true, query: null, chunks: null, headers: [], body: null },
-  // Re-adding a reported proxy: refused, and its recovery stands (SPEC 10.1).
+  // Re-adding a reported proxy: refused, and its recovery stands (docs/api.md#a-failed-request-changes-nothing).
   { route: 'POST /api/v2/proxies/meta', method: 'POST', path: '/api/v2/proxies/meta', query: null, chunks: null, headers: [], body: { kind: 'json', value: { proxy_address: PROXIES[14], nodes: ['x:1', 'x:2'] } } },
   { route: 'POST /api/v2/clusters/migrations/expand/:name', method: 'POST', path: '/api/v2/clusters/migrations/expand/movingdb', query: null, chunks: null, headers: [], body: null },
   { route: 'PUT /api/v2/clusters/migrations', method: 'PUT', path: '/api/v2/clusters/migrations', query: null, chunks: null, headers: [], body: { kind: 'migration', cluster: 'movingdb', edit: false } },
@@ -478,7 +478,7 @@ async function bodyBytes(spec: BodySpec, live: Live): Promise<Buffer> {
 }
 
 /**
- * SPEC 10.1 names the two refusals whose change stands: re-adding a known
+ * docs/api.md#a-failed-request-changes-nothing names the two refusals whose change stands: re-adding a known
  * proxy (409 ALREADY_EXISTED: it is marked recovered, the epoch rises) and
  * failover without a replacement (409 NO_AVAILABLE_RESOURCE: the takeover
  * and the failed mark stay). Checks such a change and answers true, or
@@ -627,7 +627,7 @@ test(`fuzz: ${RUNS} random requests over every route; no 5xx, JSON errors, rejec
   assert.deepEqual(logged, [], 'nothing was logged as an unexpected error');
 
   const statuses = [...counts.statuses].sort(([a], [b]) => a - b).map(([status, n]) => `${status}:${n}`).join(' ');
-  const summary = `cases ${counts.cases}, rejected ${counts.rejected} (of which unanswered: ${counts.unanswered}; refusals whose change stands, SPEC 10.1: ${counts.standing}), accepted ${counts.accepted} (state-changing writes ${counts.acceptedWrites}), bodies >= 1 MiB ${counts.large} (10 MiB: ${counts.huge}); statuses ${statuses}`;
+  const summary = `cases ${counts.cases}, rejected ${counts.rejected} (of which unanswered: ${counts.unanswered}; refusals whose change stands, docs/api.md#a-failed-request-changes-nothing: ${counts.standing}), accepted ${counts.accepted} (state-changing writes ${counts.acceptedWrites}), bodies >= 1 MiB ${counts.large} (10 MiB: ${counts.huge}); statuses ${statuses}`;
   t.diagnostic(summary);
   console.log(`[fuzz] ${summary}`);
 

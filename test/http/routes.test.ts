@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { BrokerError } from '../../src/domain/errors.js';
 import { createMatcher, decodeParams, matchRoute, ROUTES } from '../../src/http/routes.js';
 
-// undermoon's mem_broker routes (SPEC; the brief's list), method and pattern.
+// undermoon's mem_broker routes (docs/api.md#routes), method and pattern.
 const EXPECTED = [
   'GET /api/v2/version',
   'GET /api/v2/metadata',
@@ -35,7 +35,7 @@ const EXPECTED = [
   'GET /api/v2/metrics',
 ];
 
-// The coordinator routes of broker_http_api.md: open even when an api_token is set.
+// The coordinator routes (docs/api.md#access-control): open even when an api_token is set.
 const OPEN = [
   'GET /api/v2/clusters/names',
   'GET /api/v2/clusters/meta/:name',

@@ -1,6 +1,6 @@
 /**
  * Whole flows over HTTP, as an operator and the coordinators drive them:
- * the seed examples, paging, a full expand and shrink, failover and a
+ * the examples of docs/api.md, paging, a full expand and shrink, failover and a
  * restore of a document in undermoon's format.
  */
 import assert from 'node:assert/strict';
@@ -90,7 +90,7 @@ function registeredNodes(address: string): [string, string] {
   return [`${host}:${6000 + index * 2}`, `${host}:${6000 + index * 2 + 1}`];
 }
 
-test('seed example: proxies with a host, an 8-node cluster, and its cluster and proxy views in full', async () => {
+test('docs/api.md example: proxies with a host, an 8-node cluster, its cluster and proxy views in full', async () => {
   await withServer(async (s) => {
     await addProxies(s, 3, 2);
     await ok(s, 'POST', '/clusters/meta/mycluster', { node_number: 8 });
@@ -316,7 +316,7 @@ test('failover without a free proxy: the takeover stands and the answer is NO_AV
     const survivor = before.nodes[6]!.proxy_address;
     await failsWith(s, 'POST', `/proxies/failover/${enc(failed)}`, undefined, 409, 'NO_AVAILABLE_RESOURCE');
     const after = await cluster(s, 'db');
-    assert.ok(after.epoch > before.epoch, 'the takeover is kept (SPEC 10.1)');
+    assert.ok(after.epoch > before.epoch, 'the takeover is kept (docs/api.md#failover)');
     assert.deepEqual(await okJson(s, 'GET', '/proxies/failed/addresses'), { addresses: [failed] });
     assert.deepEqual(
       after.nodes.slice(4, 8).map((n) => [n.proxy_address, n.repl.role]),

@@ -5,7 +5,7 @@ import type { ErrorCode } from '../../src/domain/errors.js';
 import { codeReply, errorReply, replyForThrown } from '../../src/http/reply.js';
 import { HTTP_STATUS, statusLine } from '../../src/http/status.js';
 
-// SPEC section 9, written out independently of status.ts.
+// docs/api.md#error-codes, written out independently of status.ts.
 const SPEC_TABLE: Record<number, ErrorCode[]> = {
   400: ['INVALID_CLUSTER_NAME', 'INVALID_NODE_NUMBER', 'INVALID_PROXY_ADDRESS', 'INVALID_MIGRATION_TASK', 'INVALID_REQUEST'],
   404: ['CLUSTER_NOT_FOUND', 'PROXY_NOT_FOUND', 'MIGRATION_TASK_NOT_FOUND', 'NOT_FOUND'],
@@ -29,10 +29,10 @@ const SPEC_TABLE: Record<number, ErrorCode[]> = {
   500: ['PERSISTENCE_IO_ERROR', 'INTERNAL_ERROR'],
 };
 
-test('status table: every error code has the status SPEC section 9 gives it', () => {
+test('status table: every error code has the status docs/api.md#error-codes gives it', () => {
   const listed = Object.values(SPEC_TABLE).flat();
   assert.equal(new Set(listed).size, listed.length, 'no code is listed twice');
-  assert.deepEqual([...listed].sort(), Object.keys(ERROR_CODES).sort(), 'the SPEC table names exactly the domain codes');
+  assert.deepEqual([...listed].sort(), Object.keys(ERROR_CODES).sort(), 'the docs table names exactly the domain codes');
   for (const [status, codes] of Object.entries(SPEC_TABLE)) {
     for (const code of codes) assert.equal(HTTP_STATUS[code], Number(status), code);
   }
