@@ -17,9 +17,10 @@ install: node_modules/.package-lock.json
 build: install
 	rm -rf dist
 	npx tsc -p tsconfig.json
+	chmod +x dist/src/cli/main.js
 
 run: build
-	$(NODE) dist/src/main.js $(CONFIG)
+	$(NODE) dist/src/cli/main.js serve $(CONFIG)
 
 test: build
 	$(NODE) --test --test-concurrency=2 $$(find dist/test -name '*.test.js' | sort)
