@@ -17,7 +17,6 @@ install: node_modules/.package-lock.json
 build: install
 	rm -rf dist
 	npx tsc -p tsconfig.json
-	chmod +x dist/src/cli/main.js
 
 run: build
 	$(NODE) dist/src/cli/main.js serve $(CONFIG)
