@@ -3,6 +3,7 @@
  * slot ranges and the slot-distribution bar. Pure functions of their input,
  * so that the same state always prints the same text.
  */
+import { stripVTControlCharacters } from 'node:util';
 import Table from 'cli-table3';
 import pc from 'picocolors';
 import type { Range } from '../domain/types.js';
@@ -48,16 +49,34 @@ function trimLines(text: string): string {
     .join('\n');
 }
 
+/**
+ * cli-table3 lays a table out in time quadratic in its rows, which takes
+ * seconds for 10,000 proxies: long tables are drawn in blocks of this many
+ * rows with the column widths of the whole table, so that they line up.
+ */
+const ROWS_PER_BLOCK = 100;
+
+function visibleWidth(text: string): number {
+  return stripVTControlCharacters(text).length;
+}
+
 /** Columns separated by two spaces, a bold header, no borders; numbers right-aligned when asked. */
 export function table(c: Colors, head: readonly string[], rows: readonly (readonly (string | number)[])[], align: readonly Align[] = []): string {
-  const t = new Table({
-    head: head.map((h) => c.bold(h)),
-    chars: BORDERLESS,
-    style: { 'padding-left': 0, 'padding-right': 0, head: [], border: [] },
-    colAligns: head.map((_, i) => align[i] ?? 'left'),
-  });
-  for (const row of rows) t.push(row.map((cell) => String(cell)));
-  return trimLines(t.toString());
+  const cells = rows.map((row) => row.map((cell) => String(cell)));
+  const widths = head.map((h, i) => Math.max(visibleWidth(h), ...cells.map((row) => visibleWidth(row[i] ?? ''))));
+  const blocks: string[] = [];
+  for (let at = 0; at === 0 || at < cells.length; at += ROWS_PER_BLOCK) {
+    const t = new Table({
+      ...(at === 0 ? { head: head.map((h) => c.bold(h)) } : {}),
+      chars: BORDERLESS,
+      style: { 'padding-left': 0, 'padding-right': 0, head: [], border: [] },
+      colAligns: head.map((_, i) => align[i] ?? 'left'),
+      colWidths: widths,
+    });
+    for (const row of cells.slice(at, at + ROWS_PER_BLOCK)) t.push(row);
+    blocks.push(t.toString());
+  }
+  return trimLines(blocks.filter((b) => b !== '').join('\n'));
 }
 
 /** `label   value` lines, labels padded to one width. */

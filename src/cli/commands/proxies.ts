@@ -27,8 +27,9 @@ export async function listProxies(ctx: Context): Promise<void> {
     return;
   }
   const rows = proxies.map((p) => {
-    const state = [p.cluster === null ? c.green('free') : 'serving'];
-    if (failed.has(p.proxy_address)) state.push(c.red('failed'));
+    // A failed proxy out of any cluster is not free: the broker picks no replacement among failed proxies.
+    const state = [p.cluster !== null ? 'serving' : failed.has(p.proxy_address) ? c.red('failed') : c.green('free')];
+    if (p.cluster !== null && failed.has(p.proxy_address)) state.push(c.red('failed'));
     if (reportedSet.has(p.proxy_address)) state.push(c.yellow('reported'));
     const row = [p.proxy_address, p.host, p.cluster ?? '-', state.join(',')];
     return ctx.wide ? [...row, p.node_addresses.join(',')] : row;
