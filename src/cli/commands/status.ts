@@ -106,7 +106,10 @@ export function renderStatus(ctx: Context, report: StatusReport): string {
   const atRisk =
     report.hosts_cannot_fail.length === 0
       ? c.green('none: the free proxies could absorb the loss of any one host')
-      : c.red(`${listOf(report.hosts_cannot_fail)}: the free proxies could not absorb the loss of ${report.hosts_cannot_fail.length === 1 ? 'it' : 'one of them'}`);
+      : c.red(
+          `${listOf(report.hosts_cannot_fail)}: the free proxies could not absorb the loss of ` +
+            (report.hosts_cannot_fail.length === 1 ? 'this host' : 'any one of these hosts'),
+        );
   const proxyWords = [
     `${p.total} total`,
     c.green(`${p.free} free`),
