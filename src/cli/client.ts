@@ -244,7 +244,10 @@ export async function listAll(client: BrokerClient, path: string, key: 'names' |
   }
 }
 
-/** Percent-encodes one path segment (cluster names and addresses may hold any character). */
+/**
+ * Percent-encodes one path segment (names and addresses may hold any
+ * character); ':' and '@' are legal in a segment and stay readable.
+ */
 export function seg(value: string): string {
-  return encodeURIComponent(value);
+  return encodeURIComponent(value).replace(/%3A/gi, ':').replace(/%40/gi, '@');
 }

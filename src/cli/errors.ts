@@ -29,15 +29,14 @@ export const HINTS: Readonly<Record<ErrorCode, string>> = {
   PROXY_NOT_FOUND: 'check the address with `metabroker proxies ls`.',
   MIGRATION_TASK_NOT_FOUND: 'the migration may be committed already: see `metabroker migrations ls`.',
   NOT_FOUND: 'the broker does not know this route: check that --broker points at a mem_broker v2 API.',
-  ALREADY_EXISTED:
-    'it exists already (re-adding a known proxy marks it recovered; that part was done): pick another name or remove the old one first.',
+  ALREADY_EXISTED: 'pick another name, or remove the old one first (re-adding a known proxy still marks it recovered: that part was done).',
   NO_AVAILABLE_RESOURCE: 'register more proxies (`metabroker proxies add`) or ask for fewer nodes; `metabroker status` counts the free ones.',
   RESOURCE_NOT_BALANCE: 'register free proxies on more hosts (`proxies add --host`): the two proxies of a chunk must sit on different hosts.',
   IN_USE: 'the proxy serves a cluster: shrink the cluster or fail the proxy over (`metabroker failover ADDR`) before removing it.',
   MIGRATION_RUNNING: 'wait until `metabroker migrations ls` shows none for this cluster (`metabroker status --watch`), then retry.',
-  NODE_NUM_ALREADY_ENOUGH: 'the cluster has at least that many nodes already: `metabroker clusters show NAME` shows them.',
+  NODE_NUM_ALREADY_ENOUGH: 'give a number above its size (`metabroker clusters show NAME`); to make it smaller, `clusters shrink`.',
   FREE_NODE_NOT_FOUND: 'every chunk holds slots, so there is nothing to remove: shrink the cluster first.',
-  FREE_NODE_FOUND: 'the cluster has chunks without slots: `metabroker clusters expand NAME` moves slots onto them, `rm-free-nodes` drops them.',
+  FREE_NODE_FOUND: '`metabroker clusters expand NAME` moves slots onto the empty chunks, `clusters rm-free-nodes NAME` drops them.',
   SLOTS_ALREADY_EVEN: 'no chunk is empty: add nodes first (`metabroker clusters add-nodes NAME N`), then expand.',
   INVALID_CONFIG:
     'known keys: compression_strategy (disabled, set_get_only, allow_all), migration_max_migration_time, ' +
@@ -134,10 +133,10 @@ export class BrokerRefusal extends CliError {
   }
 
   describe(): string[] {
-    let who = 'as the broker answered';
-    if (this.status === null) who = "refused by the broker's own checks, run here before sending";
-    else if (this.status >= 400) who = `refused by the broker, HTTP ${this.status}`;
-    const lines = [`error: ${this.code}: ${this.meaning} (${who}; ${this.context})`];
+    let where = this.context;
+    if (this.status === null) where = `refused by the broker's own checks, run here before sending; ${this.context}`;
+    else if (this.status >= 400) where = `refused by the broker, HTTP ${this.status}; ${this.context}`;
+    const lines = [`error: ${this.code}: ${this.meaning} (${where})`];
     if (this.detail !== undefined) lines.push(`  broker says: ${this.detail}`);
     lines.push(`what to do: ${this.hint}`);
     return lines;

@@ -10,7 +10,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { META_VERSION } from '../../src/domain/constants.js';
-import type { MetaDocument } from '../../src/domain/types.js';
+import type { ClusterView, MetaDocument } from '../../src/domain/types.js';
 import { outRoot } from './broker-process.js';
 import type { BrokerProcess } from './broker-process.js';
 import { buildDocument } from './documents.js';
@@ -212,4 +212,29 @@ export function largeFleet(): MetaDocument {
   const doc = buildDocument({ proxies, clusters, globalEpoch: 100 });
   assert.equal(doc.version, META_VERSION);
   return doc;
+}
+
+/** Sends a request that must answer 200; returns the body. */
+export async function apiOk(broker: BrokerProcess, method: string, path: string, body?: unknown): Promise<string> {
+  const answer = await broker.call(method, path, body);
+  assert.equal(answer.status, 200, `${method} ${path}: ${answer.status} ${answer.text}`);
+  return answer.text;
+}
+
+/**
+ * Does what a coordinator does once a migration's data has moved: commits
+ * each migration a cluster's view shows, until the view shows none.
+ */
+export async function commitMigrations(broker: BrokerProcess, cluster: string): Promise<number> {
+  let committed = 0;
+  for (let round = 0; round < 1000; round++) {
+    const view = (JSON.parse(await apiOk(broker, 'GET', `/clusters/meta/${cluster}`)) as { cluster: ClusterView }).cluster;
+    const migrating = view.nodes.flatMap((n) => n.slots.filter((s) => s.tag !== 'None' && 'Migrating' in s.tag));
+    if (migrating.length === 0) return committed;
+    for (const slot_range of migrating) {
+      await apiOk(broker, 'PUT', '/clusters/migrations', { cluster_name: cluster, slot_range });
+      committed += 1;
+    }
+  }
+  throw new Error(`migrations of ${cluster} never ended`);
 }

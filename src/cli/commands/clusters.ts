@@ -38,7 +38,7 @@ async function readCluster(ctx: Context, name: string): Promise<{ body: string; 
   const view = (JSON.parse(body) as { cluster: ClusterView | null }).cluster;
   if (view === null) {
     if (ctx.json) ctx.printBody(body);
-    throw new BrokerRefusal('CLUSTER_NOT_FOUND', 200, undefined, `GET /api/v2${path} answered {"cluster":null}`);
+    throw new BrokerRefusal('CLUSTER_NOT_FOUND', 200, undefined, `GET /api/v2${path} gave {"cluster":null}`);
   }
   return { body, view };
 }

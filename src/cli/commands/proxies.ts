@@ -44,7 +44,7 @@ export async function showProxy(ctx: Context, address: string): Promise<void> {
   const body = await ctx.client.call('GET', path);
   const proxy = (JSON.parse(body) as { proxy: ProxyView | null }).proxy;
   if (ctx.json) ctx.printBody(body);
-  if (proxy === null) throw new BrokerRefusal('PROXY_NOT_FOUND', 200, undefined, `GET /api/v2${path} answered {"proxy":null}`);
+  if (proxy === null) throw new BrokerRefusal('PROXY_NOT_FOUND', 200, undefined, `GET /api/v2${path} gave {"proxy":null}`);
   if (ctx.json) return;
 
   const c = ctx.colors;
