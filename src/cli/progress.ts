@@ -20,17 +20,18 @@ export function transferProgress(ctx: Context, label: string): Progress {
   const stream = ctx.streams.stderr;
   if (stream.isTTY !== true) return NO_PROGRESS;
   let bar: cliProgress.SingleBar | null = null;
+  const kib = (bytes: number) => `${Math.ceil(bytes / 1024)} KiB`;
   return {
     update(done, total) {
       if (bar === null) {
         if (total < PROGRESS_THRESHOLD_BYTES) return;
         bar = new cliProgress.SingleBar(
-          { stream, format: `${label} [{bar}] {percentage}% | {value}/{total} KiB`, hideCursor: true, clearOnComplete: false },
+          { stream, format: `${label} [{bar}] {percentage}% | {done} of {size}`, hideCursor: true, clearOnComplete: false },
           cliProgress.Presets.shades_classic,
         );
-        bar.start(Math.ceil(total / 1024), 0);
+        bar.start(total, 0, { done: kib(0), size: kib(total) });
       }
-      bar.update(Math.floor(done / 1024));
+      bar.update(done, { done: kib(done), size: kib(total) });
     },
     stop() {
       bar?.stop();
