@@ -49,7 +49,8 @@ export function parseBrokerUrls(value: string): string[] {
     } catch {
       throw new UsageError(`--broker: ${raw} is not a URL (expected e.g. http://127.0.0.1:7799)`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--broker: ${raw} must start with http:// or https://`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new UsageError(`--broker: ${raw} must start with http:// or https://`);
     const path = url.pathname.replace(/\/+$/, '').replace(/\/api\/v2$/, '');
     return `${url.protocol}//${url.host}${path}`;
   });
@@ -58,7 +59,10 @@ export function parseBrokerUrls(value: string): string[] {
 /** A transport failure: the URL did not answer at all. */
 class NoAnswer extends Error {
   /** A kept-alive connection the server had closed: the request never reached it, so one retry is safe. */
-  constructor(message: string, readonly staleConnection = false) {
+  constructor(
+    message: string,
+    readonly staleConnection = false,
+  ) {
     super(message);
   }
 }
@@ -132,8 +136,14 @@ export class BrokerClient {
   }
 
   /** The JSON body of a 200 answer ('' when empty); a refusal throws BrokerRefusal. */
-  async call(method: string, path: string, body?: unknown, options: Omit<RequestOptions, 'body'> = {}): Promise<string> {
-    const payload = body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+  async call(
+    method: string,
+    path: string,
+    body?: unknown,
+    options: Omit<RequestOptions, 'body'> = {},
+  ): Promise<string> {
+    const payload =
+      body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
     const answer = await this.send(method, path, payload === undefined ? options : { ...options, body: payload });
     if (answer.status >= 200 && answer.status < 300) return answer.text;
     throw BrokerRefusal.fromAnswer(answer.status, answer.text, `${method} ${API_PREFIX}${path}`);
@@ -147,7 +157,12 @@ export class BrokerClient {
   private exchange(base: string, method: string, path: string, options: RequestOptions): Promise<Answer> {
     const url = new URL(`${base}${API_PREFIX}${path}`);
     const secure = url.protocol === 'https:';
-    const body = options.body === undefined ? undefined : Buffer.isBuffer(options.body) ? options.body : Buffer.from(options.body, 'utf8');
+    const body =
+      options.body === undefined
+        ? undefined
+        : Buffer.isBuffer(options.body)
+          ? options.body
+          : Buffer.from(options.body, 'utf8');
     const headers: Record<string, string | number> = { Accept: 'application/json' };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
@@ -179,12 +194,18 @@ export class BrokerClient {
         });
         res.on('error', (err) => finish(err));
         res.on('aborted', () => finish(new Error(`${method} ${url.pathname}: the answer was cut off`)));
-        res.on('end', () => finish(null, { status: res.statusCode ?? 0, text: Buffer.concat(chunks, received).toString('utf8') }));
+        res.on('end', () =>
+          finish(null, { status: res.statusCode ?? 0, text: Buffer.concat(chunks, received).toString('utf8') }),
+        );
       });
       // One bound on the whole exchange: a broker that accepts but never answers counts as unreachable.
       const timer = setTimeout(() => {
         const seconds = this.timeoutMs / 1000;
-        finish(answered ? new Error(`${method} ${url.pathname}: the answer did not complete within ${seconds} s`) : new NoAnswer(`no answer within ${seconds} s`));
+        finish(
+          answered
+            ? new Error(`${method} ${url.pathname}: the answer did not complete within ${seconds} s`)
+            : new NoAnswer(`no answer within ${seconds} s`),
+        );
         req.destroy();
       }, this.timeoutMs);
       req.on('error', (err: NodeJS.ErrnoException) => {
@@ -201,7 +222,11 @@ export class BrokerClient {
 }
 
 /** Writes a body in slices, reporting progress, waiting for the socket to drain between slices. */
-async function writeBody(req: NodeJS.WritableStream, body: Buffer, onUpload?: (sent: number, total: number) => void): Promise<void> {
+async function writeBody(
+  req: NodeJS.WritableStream,
+  body: Buffer,
+  onUpload?: (sent: number, total: number) => void,
+): Promise<void> {
   const slice = 256 * 1024;
   if (onUpload === undefined || body.length <= slice) {
     req.end(body);
@@ -217,7 +242,11 @@ async function writeBody(req: NodeJS.WritableStream, body: Buffer, onUpload?: (s
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; results keep the input order. */
-export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {

@@ -29,14 +29,21 @@ export const HINTS: Readonly<Record<ErrorCode, string>> = {
   PROXY_NOT_FOUND: 'check the address with `metabroker proxies ls`.',
   MIGRATION_TASK_NOT_FOUND: 'the migration may be committed already: see `metabroker migrations ls`.',
   NOT_FOUND: 'the broker does not know this route: check that --broker points at a mem_broker v2 API.',
-  ALREADY_EXISTED: 'pick another name, or remove the old one first (re-adding a known proxy still marks it recovered: that part was done).',
-  NO_AVAILABLE_RESOURCE: 'register more proxies (`metabroker proxies add`) or ask for fewer nodes; `metabroker status` counts the free ones.',
-  RESOURCE_NOT_BALANCE: 'register free proxies on more hosts (`proxies add --host`): the two proxies of a chunk must sit on different hosts.',
-  IN_USE: 'the proxy serves a cluster: shrink the cluster or fail the proxy over (`metabroker failover ADDR`) before removing it.',
-  MIGRATION_RUNNING: 'wait until `metabroker migrations ls` shows none for this cluster (`metabroker status --watch`), then retry.',
-  NODE_NUM_ALREADY_ENOUGH: 'give a number above its size (`metabroker clusters show NAME`); to make it smaller, `clusters shrink`.',
+  ALREADY_EXISTED:
+    'pick another name, or remove the old one first ' +
+    '(re-adding a known proxy still marks it recovered: that part was done).',
+  NO_AVAILABLE_RESOURCE:
+    'register more proxies (`metabroker proxies add`) or ask for fewer nodes; `metabroker status` counts free ones.',
+  RESOURCE_NOT_BALANCE:
+    "register free proxies on more hosts (`proxies add --host`): a chunk's two proxies must sit on different hosts.",
+  IN_USE: 'shrink the cluster, or fail the proxy over (`metabroker failover ADDR`), before removing it.',
+  MIGRATION_RUNNING:
+    'wait until `metabroker migrations ls` shows none for this cluster (`metabroker status --watch`), then retry.',
+  NODE_NUM_ALREADY_ENOUGH:
+    'give a number above its size (`metabroker clusters show NAME`); to make it smaller, `clusters shrink`.',
   FREE_NODE_NOT_FOUND: 'every chunk holds slots, so there is nothing to remove: shrink the cluster first.',
-  FREE_NODE_FOUND: '`metabroker clusters expand NAME` moves slots onto the empty chunks, `clusters rm-free-nodes NAME` drops them.',
+  FREE_NODE_FOUND:
+    '`metabroker clusters expand NAME` moves slots onto the empty chunks, `clusters rm-free-nodes NAME` drops them.',
   SLOTS_ALREADY_EVEN: 'no chunk is empty: add nodes first (`metabroker clusters add-nodes NAME N`), then expand.',
   INVALID_CONFIG:
     'known keys: compression_strategy (disabled, set_get_only, allow_all), migration_max_migration_time, ' +
@@ -46,8 +53,10 @@ export const HINTS: Readonly<Record<ErrorCode, string>> = {
   BODY_TOO_LARGE: "raise max_metadata_body_bytes in the broker's configuration, or send a smaller document.",
   UNAUTHORIZED: "pass the broker's api_token with --token or the UNDERMOON_API_TOKEN environment variable.",
   SERVICE_BUSY: 'the broker is overloaded or stopping: retry in a moment.',
-  PERSISTENCE_IO_ERROR: 'the broker could not write its metadata file (disk full? read-only?): check its logs, fix the disk, retry.',
-  INTERNAL_ERROR: "a broker bug, nothing changed: check the broker's logs (journalctl -u metabroker), report it, retry.",
+  PERSISTENCE_IO_ERROR:
+    'the broker could not write its metadata file (disk full? read-only?): check its logs, fix the disk, retry.',
+  INTERNAL_ERROR:
+    "a broker bug, nothing changed: check the broker's logs (journalctl -u metabroker), report it, retry.",
 };
 
 function isErrorCode(code: string): code is ErrorCode {
@@ -125,7 +134,9 @@ export class BrokerRefusal extends CliError {
   }
 
   get meaning(): string {
-    return isErrorCode(this.code) ? ERROR_CODES[this.code] : `the broker answered HTTP ${this.status ?? '?'} without a known code`;
+    return isErrorCode(this.code)
+      ? ERROR_CODES[this.code]
+      : `the broker answered HTTP ${this.status ?? '?'} without a known code`;
   }
 
   get hint(): string {

@@ -12,7 +12,9 @@ import { countSlots } from './render.js';
 /** Every cluster's view, in name order; a cluster removed while reading is left out. */
 export async function readClusterViews(client: BrokerClient): Promise<ClusterView[]> {
   const names = await listAll(client, '/clusters/names', 'names');
-  const views = await mapBounded(names, MAX_IN_FLIGHT, (name) => client.get<{ cluster: ClusterView | null }>(`/clusters/meta/${seg(name)}`));
+  const views = await mapBounded(names, MAX_IN_FLIGHT, (name) =>
+    client.get<{ cluster: ClusterView | null }>(`/clusters/meta/${seg(name)}`),
+  );
   return views.flatMap((v) => (v.cluster === null ? [] : [v.cluster]));
 }
 
@@ -20,7 +22,10 @@ export function readProxyAddresses(client: BrokerClient): Promise<string[]> {
   return listAll(client, '/proxies/addresses', 'addresses');
 }
 
-export async function readAddressList(client: BrokerClient, path: '/failures' | '/proxies/failed/addresses'): Promise<string[]> {
+export async function readAddressList(
+  client: BrokerClient,
+  path: '/failures' | '/proxies/failed/addresses',
+): Promise<string[]> {
   return (await client.get<{ addresses: string[] }>(path)).addresses;
 }
 
@@ -49,7 +54,12 @@ export function chunksOf(view: ClusterView): Chunk[] {
   const chunks: Chunk[] = [];
   for (let i = 0; i + CHUNK_NODE_NUM <= view.nodes.length; i += CHUNK_NODE_NUM) {
     const nodes = view.nodes.slice(i, i + CHUNK_NODE_NUM);
-    chunks.push({ index: i / CHUNK_NODE_NUM, nodes, proxies: [nodes[0]!.proxy_address, nodes[2]!.proxy_address], role: roleOf(nodes) });
+    chunks.push({
+      index: i / CHUNK_NODE_NUM,
+      nodes,
+      proxies: [nodes[0]!.proxy_address, nodes[2]!.proxy_address],
+      role: roleOf(nodes),
+    });
   }
   return chunks;
 }
@@ -61,7 +71,8 @@ export function masters(view: ClusterView): NodeView[] {
 /** Slots a node owns: its stable ranges and those it is migrating away (the importer owns them only once committed). */
 export function ownedSlots(node: NodeView): number {
   let n = 0;
-  for (const range of node.slots) if (range.tag === 'None' || 'Migrating' in range.tag) n += countSlots(range.range_list);
+  for (const range of node.slots)
+    if (range.tag === 'None' || 'Migrating' in range.tag) n += countSlots(range.range_list);
   return n;
 }
 

@@ -26,7 +26,12 @@ export function transferProgress(ctx: Context, label: string): Progress {
       if (bar === null) {
         if (total < PROGRESS_THRESHOLD_BYTES) return;
         bar = new cliProgress.SingleBar(
-          { stream, format: `${label} [{bar}] {percentage}% | {done} of {size}`, hideCursor: true, clearOnComplete: false },
+          {
+            stream,
+            format: `${label} [{bar}] {percentage}% | {done} of {size}`,
+            hideCursor: true,
+            clearOnComplete: false,
+          },
           cliProgress.Presets.shades_classic,
         );
         bar.start(total, 0, { done: kib(0), size: kib(total) });

@@ -61,7 +61,12 @@ function visibleWidth(text: string): number {
 }
 
 /** Columns separated by two spaces, a bold header, no borders; numbers right-aligned when asked. */
-export function table(c: Colors, head: readonly string[], rows: readonly (readonly (string | number)[])[], align: readonly Align[] = []): string {
+export function table(
+  c: Colors,
+  head: readonly string[],
+  rows: readonly (readonly (string | number)[])[],
+  align: readonly Align[] = [],
+): string {
   const cells = rows.map((row) => row.map((cell) => String(cell)));
   const widths = head.map((h, i) => Math.max(visibleWidth(h), ...cells.map((row) => visibleWidth(row[i] ?? ''))));
   const blocks: string[] = [];

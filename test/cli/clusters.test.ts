@@ -68,7 +68,10 @@ test('clusters ls -o json: GET /clusters/names exactly; an empty broker says how
   await expandingFleet();
   assert.equal(await cliOk(args('clusters', 'ls', '-o', 'json')), `${await apiOk(broker, 'GET', '/clusters/names')}\n`);
   await loadDocument(broker, smallFleet());
-  assert.equal(await cliOk(args('clusters', 'ls')), 'no clusters; create one with `metabroker clusters create NAME NODES`\n');
+  assert.equal(
+    await cliOk(args('clusters', 'ls')),
+    'no clusters; create one with `metabroker clusters create NAME NODES`\n',
+  );
   assert.equal(await cliOk(args('clusters', 'ls', '-o', 'json')), '{"names":[]}\n');
 });
 
@@ -93,7 +96,7 @@ test('clusters show: the chunks with proxies, hosts, role, masters, slots and mi
   );
 });
 
-test('clusters show -o wide adds the replicas; a takeover shows in ROLE; -o json is GET /clusters/meta/NAME', async () => {
+test('clusters show: -o wide adds replicas; a takeover shows in ROLE; -o json is the meta body', async () => {
   await loadDocument(broker, oneCluster());
   await apiOk(broker, 'POST', '/proxies/failover/127.0.0.2:7001');
   assert.equal(
@@ -112,7 +115,10 @@ test('clusters show -o wide adds the replicas; a takeover shows in ROLE; -o json
       '',
     ].join('\n'),
   );
-  assert.equal(await cliOk(args('clusters', 'show', 'c1', '-o', 'json')), `${await apiOk(broker, 'GET', '/clusters/meta/c1')}\n`);
+  assert.equal(
+    await cliOk(args('clusters', 'show', 'c1', '-o', 'json')),
+    `${await apiOk(broker, 'GET', '/clusters/meta/c1')}\n`,
+  );
 });
 
 test('clusters show of an unknown cluster: exit 1, CLUSTER_NOT_FOUND; -o json prints {"cluster":null}', async () => {
@@ -130,16 +136,32 @@ test('clusters show of an unknown cluster: exit 1, CLUSTER_NOT_FOUND; -o json pr
   );
 });
 
-test('clusters create and rm; refusals exit 1 with meaning and hint; a count that is not a number exits 2', async () => {
+test('clusters create and rm; refusals exit 1 with meaning and hint; a word for a count exits 2', async () => {
   await loadDocument(broker, smallFleet());
   assert.equal(await cliOk(args('clusters', 'create', 'c2', '8')), 'created cluster c2 with 8 nodes\n');
   assert.equal((await view('c2')).nodes.length, 8);
 
   const refusals: [string[], string][] = [
-    [['create', 'c3', '3'], 'error: INVALID_NODE_NUMBER: node number must be a positive multiple of 4 (refused by the broker, HTTP 400; POST /api/v2/clusters/meta/c3)\nwhat to do: give a positive multiple of 4: a chunk is 2 proxies with 2 nodes each.\n'],
-    [['create', 'c3', '400'], 'error: NO_AVAILABLE_RESOURCE: not enough free proxies (refused by the broker, HTTP 409; POST /api/v2/clusters/meta/c3)\nwhat to do: register more proxies (`metabroker proxies add`) or ask for fewer nodes; `metabroker status` counts the free ones.\n'],
-    [['create', 'bad name', '4'], 'error: INVALID_CLUSTER_NAME: cluster name must be 1 to 30 characters of ASCII letters, digits, @, - or _ (refused by the broker, HTTP 400; POST /api/v2/clusters/meta/bad%20name)\nwhat to do: choose a name of 1 to 30 characters among letters, digits, @, - and _.\n'],
-    [['create', 'c2', '4'], 'error: ALREADY_EXISTED: it already exists (refused by the broker, HTTP 409; POST /api/v2/clusters/meta/c2)\nwhat to do: pick another name, or remove the old one first (re-adding a known proxy still marks it recovered: that part was done).\n'],
+    [
+      ['create', 'c3', '3'],
+      'error: INVALID_NODE_NUMBER: node number must be a positive multiple of 4 (refused by the broker, HTTP 400; POST /api/v2/clusters/meta/c3)\n' +
+        'what to do: give a positive multiple of 4: a chunk is 2 proxies with 2 nodes each.\n',
+    ],
+    [
+      ['create', 'c3', '400'],
+      'error: NO_AVAILABLE_RESOURCE: not enough free proxies (refused by the broker, HTTP 409; POST /api/v2/clusters/meta/c3)\n' +
+        'what to do: register more proxies (`metabroker proxies add`) or ask for fewer nodes; `metabroker status` counts free ones.\n',
+    ],
+    [
+      ['create', 'bad name', '4'],
+      'error: INVALID_CLUSTER_NAME: cluster name must be 1 to 30 characters of ASCII letters, digits, @, - or _ (refused by the broker, HTTP 400; POST /api/v2/clusters/meta/bad%20name)\n' +
+        'what to do: choose a name of 1 to 30 characters among letters, digits, @, - and _.\n',
+    ],
+    [
+      ['create', 'c2', '4'],
+      'error: ALREADY_EXISTED: it already exists (refused by the broker, HTTP 409; POST /api/v2/clusters/meta/c2)\n' +
+        'what to do: pick another name, or remove the old one first (re-adding a known proxy still marks it recovered: that part was done).\n',
+    ],
   ];
   for (const [words, stderr] of refusals) {
     const r = await cli(args('clusters', ...words));
@@ -147,13 +169,19 @@ test('clusters create and rm; refusals exit 1 with meaning and hint; a count tha
   }
   const notNumber = await cli(args('clusters', 'create', 'c3', 'four'));
   assert.equal(notNumber.code, 2);
-  assert.equal(notNumber.stderr, "error: command-argument value 'four' is invalid for argument 'nodes'. must be a whole number up to 1000000.\n(add --help for usage)\n");
+  assert.equal(
+    notNumber.stderr,
+    "error: command-argument value 'four' is invalid for argument 'nodes'. must be a whole number up to 1000000.\n(add --help for usage)\n",
+  );
 
   assert.equal(await cliOk(args('clusters', 'rm', 'c2')), 'removed cluster c2; its proxies are free again\n');
   assert.deepEqual(JSON.parse(await apiOk(broker, 'GET', '/clusters/names')), { names: [] });
   const gone = await cli(args('clusters', 'rm', 'c2'));
   assert.equal(gone.code, 1);
-  assert.ok(gone.stderr.startsWith('error: CLUSTER_NOT_FOUND: no cluster of that name (refused by the broker, HTTP 404'), gone.stderr);
+  assert.ok(
+    gone.stderr.startsWith('error: CLUSTER_NOT_FOUND: no cluster of that name (refused by the broker, HTTP 404'),
+    gone.stderr,
+  );
 });
 
 test('clusters add-nodes and scale-to: the nodes added as a table, and -o json exactly as answered', async () => {
@@ -204,7 +232,10 @@ test('clusters expand, then shrink and rm-free-nodes once the coordinator commit
 
   const even = await cli(args('clusters', 'expand', 'c1'));
   assert.equal(even.code, 1);
-  assert.ok(even.stderr.startsWith('error: SLOTS_ALREADY_EVEN: the cluster has no empty chunk to move slots to'), even.stderr);
+  assert.ok(
+    even.stderr.startsWith('error: SLOTS_ALREADY_EVEN: the cluster has no empty chunk to move slots to'),
+    even.stderr,
+  );
 
   assert.equal(
     await cliOk(args('clusters', 'shrink', 'c1', '8')),
@@ -212,14 +243,17 @@ test('clusters expand, then shrink and rm-free-nodes once the coordinator commit
       '`metabroker clusters rm-free-nodes c1` releases the rest\n',
   );
   await commitMigrations(broker, 'c1');
-  assert.equal(await cliOk(args('clusters', 'rm-free-nodes', 'c1')), 'removed the chunks of c1 that held no slots; their proxies are free again\n');
+  assert.equal(
+    await cliOk(args('clusters', 'rm-free-nodes', 'c1')),
+    'removed the chunks of c1 that held no slots; their proxies are free again\n',
+  );
   assert.equal((await view('c1')).nodes.length, 8);
   const none = await cli(args('clusters', 'rm-free-nodes', 'c1'));
   assert.equal(none.code, 1);
   assert.ok(none.stderr.startsWith('error: FREE_NODE_NOT_FOUND: the cluster has no chunk without slots'), none.stderr);
 });
 
-test('clusters config: key=value pairs; the broker refuses an unknown key with INVALID_CONFIG and its words; a bare word exits 2', async () => {
+test("clusters config: key=value pairs; INVALID_CONFIG with the broker's words; a bare word exits 2", async () => {
   await loadDocument(broker, oneCluster());
   assert.equal(
     await cliOk(args('clusters', 'config', 'c1', 'compression_strategy=set_get_only', 'migration_scan_count=20')),
@@ -242,7 +276,10 @@ test('clusters config: key=value pairs; the broker refuses an unknown key with I
     ].join('\n'),
   );
   const bare = await cli(args('clusters', 'config', 'c1', 'compression'));
-  assert.deepEqual([bare.code, bare.stderr], [2, 'error: "compression" is not key=value (e.g. migration_scan_count=20)\n']);
+  assert.deepEqual(
+    [bare.code, bare.stderr],
+    [2, 'error: "compression" is not key=value (e.g. migration_scan_count=20)\n'],
+  );
 });
 
 test('clusters balance: a taken-over chunk whose proxies are healthy again goes back to Normal', async () => {
@@ -250,7 +287,10 @@ test('clusters balance: a taken-over chunk whose proxies are healthy again goes 
   await apiOk(broker, 'POST', '/proxies/failover/127.0.0.2:7001');
   // The replacement is healthy, so the chunk can be balanced.
   assert.match(await cliOk(args('clusters', 'show', 'c1')), / FirstChunkMaster /);
-  assert.equal(await cliOk(args('clusters', 'balance', 'c1')), 'balanced the masters of c1: healthy chunks are back to one master per proxy\n');
+  assert.equal(
+    await cliOk(args('clusters', 'balance', 'c1')),
+    'balanced the masters of c1: healthy chunks are back to one master per proxy\n',
+  );
   assert.doesNotMatch(await cliOk(args('clusters', 'show', 'c1')), /FirstChunkMaster/);
 });
 

@@ -48,21 +48,33 @@ test('status on 10,000 proxies: every figure complete', { timeout: 120_000 }, as
   assert.equal(lines[1007], 'cluster0999    100     16           0  ████████ 2048 each');
   assert.equal(lines.length, 1009);
 
-  const json = JSON.parse((await timed('status -o json', ['status', '-o', 'json'])).stdout) as { cluster_list: { name: string }[] };
+  const json = JSON.parse((await timed('status -o json', ['status', '-o', 'json'])).stdout) as {
+    cluster_list: { name: string }[];
+  };
   assert.deepEqual(
     json.cluster_list.map((c) => c.name),
     (JSON.parse(await apiOk(broker, 'GET', '/clusters/names')) as { names: string[] }).names,
   );
 });
 
-test('clusters ls on 10,000 proxies: 1,000 lines; -o json is the unpaged listing exactly', { timeout: 120_000 }, async () => {
-  const { stdout } = await timed('clusters ls', ['clusters', 'ls']);
-  const lines = stdout.trimEnd().split('\n');
-  assert.equal(lines.length, 1001);
-  assert.equal(lines[1], 'cluster0000    100     16           0  ████████ 2048 each');
-  assert.equal(lines[1000], 'cluster0999    100     16           0  ████████ 2048 each');
+test(
+  'clusters ls on 10,000 proxies: 1,000 lines; -o json is the unpaged listing exactly',
+  { timeout: 120_000 },
+  async () => {
+    const { stdout } = await timed('clusters ls', ['clusters', 'ls']);
+    const lines = stdout.trimEnd().split('\n');
+    assert.equal(lines.length, 1001);
+    assert.equal(lines[1], 'cluster0000    100     16           0  ████████ 2048 each');
+    assert.equal(lines[1000], 'cluster0999    100     16           0  ████████ 2048 each');
 
-  // 1,000 names fill exactly one page of the CLI's paging; 10,000 addresses take ten.
-  assert.equal((await timed('clusters ls -o json', ['clusters', 'ls', '-o', 'json'])).stdout, `${await apiOk(broker, 'GET', '/clusters/names')}\n`);
-  assert.equal((await timed('proxies ls -o json', ['proxies', 'ls', '-o', 'json'])).stdout, `${await apiOk(broker, 'GET', '/proxies/addresses')}\n`);
-});
+    // 1,000 names fill exactly one page of the CLI's paging; 10,000 addresses take ten.
+    assert.equal(
+      (await timed('clusters ls -o json', ['clusters', 'ls', '-o', 'json'])).stdout,
+      `${await apiOk(broker, 'GET', '/clusters/names')}\n`,
+    );
+    assert.equal(
+      (await timed('proxies ls -o json', ['proxies', 'ls', '-o', 'json'])).stdout,
+      `${await apiOk(broker, 'GET', '/proxies/addresses')}\n`,
+    );
+  },
+);

@@ -45,14 +45,21 @@ async function metadataPuts(): Promise<number> {
   const text = await apiOk(broker, 'GET', '/metrics');
   let total = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith('http_requests_total{') && line.includes('route="/api/v2/metadata"') && line.includes('method="PUT"')) {
+    if (
+      line.startsWith('http_requests_total{') &&
+      line.includes('route="/api/v2/metadata"') &&
+      line.includes('method="PUT"')
+    ) {
       total += Number(line.slice(line.lastIndexOf(' ') + 1));
     }
   }
   return total;
 }
 
-/** From oneCluster: c2 created, 127.0.0.4:7001 registered, 127.0.0.1:7004 removed, 127.0.0.3:7004 failed, c1's config changed. */
+/**
+ * From oneCluster: c2 created, 127.0.0.4:7001 registered, 127.0.0.1:7004
+ * removed, 127.0.0.3:7004 failed, c1's config changed.
+ */
 async function changeEverything(): Promise<void> {
   await apiOk(broker, 'POST', '/clusters/meta/c2', { node_number: 4 });
   await apiOk(broker, 'POST', '/proxies/meta', { proxy_address: '127.0.0.4:7001', nodes: ['a', 'b'] });
@@ -75,7 +82,8 @@ const RESTORE_DIFF = (path: string) =>
     '                ~ 127.0.0.3:7002',
     'failed proxies  1 -> 0',
     'reported        0 (unchanged)',
-    'warning: the global epoch goes back; proxies that saw 15 may ignore the restored metadata until `metabroker epoch bump` sets an epoch above 15',
+    'warning: the global epoch goes back; proxies that saw 15 may ignore the restored metadata ' +
+      'until `metabroker epoch bump` sets an epoch above 15',
   ].join('\n');
 
 test('metadata backup: the file is GET /metadata byte for byte; -o json summarises; - writes to stdout', async () => {
@@ -84,7 +92,8 @@ test('metadata backup: the file is GET /metadata byte for byte; -o json summaris
   const body = await apiOk(broker, 'GET', '/metadata');
   assert.equal(
     await cliOk(args('metadata', 'backup', path)),
-    `backed up the metadata of ${broker.origin} to ${path}: global epoch 10, 1 cluster, 12 proxies, ${Buffer.byteLength(body)} bytes\n`,
+    `backed up the metadata of ${broker.origin} to ${path}: ` +
+      `global epoch 10, 1 cluster, 12 proxies, ${Buffer.byteLength(body)} bytes\n`,
   );
   assert.equal(readFileSync(path, 'utf8'), body);
   assert.deepEqual(JSON.parse(await cliOk(args('-o', 'json', 'metadata', 'backup', path))), {
@@ -105,18 +114,28 @@ test('metadata restore --yes: shows the change, replaces the metadata; -o json r
   const path = file('state.json');
   await cliOk(args('metadata', 'backup', path));
   await changeEverything();
-  assert.equal(await cliOk(args('metadata', 'restore', path, '--yes')), `${RESTORE_DIFF(path)}\nrestored: the broker now holds global epoch 10, 1 cluster, 12 proxies\n`);
+  assert.equal(
+    await cliOk(args('metadata', 'restore', path, '--yes')),
+    `${RESTORE_DIFF(path)}\nrestored: the broker now holds global epoch 10, 1 cluster, 12 proxies\n`,
+  );
   assert.equal(await apiOk(broker, 'GET', '/metadata'), readFileSync(path, 'utf8'));
 
   await changeEverything();
-  const report = JSON.parse(await cliOk(args('-o', 'json', 'metadata', 'restore', path, '--yes'))) as Record<string, unknown>;
+  const report = JSON.parse(await cliOk(args('-o', 'json', 'metadata', 'restore', path, '--yes'))) as Record<
+    string,
+    unknown
+  >;
   assert.deepEqual(report, {
     file: path,
     broker: broker.origin,
     diff: {
       global_epoch: { before: 15, after: 10 },
       clusters: { added: [], removed: ['c2'], changed: ['c1'] },
-      proxies: { added: ['127.0.0.1:7004'], removed: ['127.0.0.4:7001'], changed: ['127.0.0.2:7002', '127.0.0.3:7002'] },
+      proxies: {
+        added: ['127.0.0.1:7004'],
+        removed: ['127.0.0.4:7001'],
+        changed: ['127.0.0.2:7002', '127.0.0.3:7002'],
+      },
       failed_proxies: { before: 1, after: 0 },
       reported: { before: 0, after: 0 },
       identical: false,
@@ -130,7 +149,10 @@ test('metadata restore of what the broker holds already: nothing is sent', async
   const path = file('same.json');
   await cliOk(args('metadata', 'backup', path));
   const puts = await metadataPuts();
-  assert.equal(await cliOk(args('metadata', 'restore', path)), `restore ${path} onto ${broker.origin}\nthe broker already holds exactly this metadata\n`);
+  assert.equal(
+    await cliOk(args('metadata', 'restore', path)),
+    `restore ${path} onto ${broker.origin}\nthe broker already holds exactly this metadata\n`,
+  );
   assert.equal(await metadataPuts(), puts);
 });
 
@@ -171,7 +193,10 @@ test('metadata restore in a terminal: "n" cancels (exit 1, nothing changes), "y"
 
   const yes = await restoreInTerminal(path, 'y');
   assert.equal(yes.code, 0, yes.screen);
-  assert.equal(yes.screen, `${RESTORE_DIFF(path)}\n${question}y\nrestored: the broker now holds global epoch 10, 1 cluster, 12 proxies\n`);
+  assert.equal(
+    yes.screen,
+    `${RESTORE_DIFF(path)}\n${question}y\nrestored: the broker now holds global epoch 10, 1 cluster, 12 proxies\n`,
+  );
   assert.equal(await apiOk(broker, 'GET', '/metadata'), readFileSync(path, 'utf8'));
 });
 
@@ -183,7 +208,10 @@ function refusedFiles(): { name: string; text: string; code: string }[] {
   const slotTwice = cloneDocument(base);
   const c1 = slotTwice.clusters.c1!;
   const [first, second] = c1.chunks as [ChunkStore, ChunkStore];
-  slotTwice.clusters.c1 = { ...c1, chunks: [first, { ...second, stable_slots: [{ range_list: [[0, 12287]], tag: 'None' }, second.stable_slots[1]] }] };
+  slotTwice.clusters.c1 = {
+    ...c1,
+    chunks: [first, { ...second, stable_slots: [{ range_list: [[0, 12287]], tag: 'None' }, second.stable_slots[1]] }],
+  };
   const missingField = cloneDocument(base) as unknown as Record<string, unknown>;
   delete missingField.failed_proxies;
   const otherVersion = { ...cloneDocument(base), version: 'mem-broker-9' };
@@ -213,13 +241,23 @@ for (const bad of refusedFiles()) {
     assert.equal(refusal.error, bad.code);
     const [first, ...rest] = r.stderr.trimEnd().split('\n');
     assert.ok(first!.startsWith(`error: ${bad.code}: `), r.stderr);
-    assert.ok(first!.endsWith(`(refused by the broker's own checks, run here before sending; checking ${path})`), r.stderr);
+    assert.ok(
+      first!.endsWith(`(refused by the broker's own checks, run here before sending; checking ${path})`),
+      r.stderr,
+    );
     if (bad.code === 'INVALID_REQUEST') assert.equal(rest[0], `  broker says: ${refusal.message ?? '(no message)'}`);
     else assert.equal(rest.length, 1, 'only INVALID_REQUEST carries words of its own');
     assert.ok(rest.at(-1)!.startsWith('what to do: '), r.stderr);
 
     // With no broker at all, the refusal is the same: nothing needed to be contacted.
-    const offline = await cli(['--broker', `http://127.0.0.1:${await freePort()}`, 'metadata', 'restore', path, '--yes']);
+    const offline = await cli([
+      '--broker',
+      `http://127.0.0.1:${await freePort()}`,
+      'metadata',
+      'restore',
+      path,
+      '--yes',
+    ]);
     assert.deepEqual([offline.code, offline.stderr], [1, r.stderr]);
   });
 }
@@ -232,7 +270,10 @@ test('metadata restore of a large document in a terminal shows progress bars', {
   const result = await terminal.exited;
   assert.equal(result.code, 0, result.stdout);
   assert.match(result.stdout, /restore \[█+\] 100% \| (\d+) KiB of \1 KiB/);
-  assert.ok(result.stdout.includes('restored: the broker now holds global epoch 100, 1000 clusters, 10000 proxies'), result.stdout.slice(-500));
+  assert.ok(
+    result.stdout.includes('restored: the broker now holds global epoch 100, 1000 clusters, 10000 proxies'),
+    result.stdout.slice(-500),
+  );
   assert.equal((JSON.parse(await apiOk(broker, 'GET', '/metadata')) as MetaDocument).global_epoch, 100);
 
   // Reading a large current document shows its own bar; without a terminal there is none.

@@ -63,21 +63,38 @@ test('failover: the chunk peer takes over and a free proxy replaces the failed o
   assert.ok(!view.nodes.some((n) => n.proxy_address === '127.0.0.1:7001'));
   assert.equal(
     await cliOk(args('failures')),
-    ['ADDRESS         CLUSTER  FAILED OVER', '127.0.0.1:7001  -        yes', '', 'to replace a proxy in its cluster: metabroker failover ADDR', ''].join('\n'),
+    [
+      'ADDRESS         CLUSTER  FAILED OVER',
+      '127.0.0.1:7001  -        yes',
+      '',
+      'to replace a proxy in its cluster: metabroker failover ADDR',
+      '',
+    ].join('\n'),
   );
-  assert.equal(await cliOk(args('failover', '127.0.0.3:7003')), 'marked 127.0.0.3:7003 failed; it served no cluster, so nothing needed replacing\n');
+  assert.equal(
+    await cliOk(args('failover', '127.0.0.3:7003')),
+    'marked 127.0.0.3:7003 failed; it served no cluster, so nothing needed replacing\n',
+  );
 });
 
 test('failover -o json prints the answer: the replacement proxy view', async () => {
   await loadDocument(broker, oneCluster());
-  const answer = JSON.parse(await cliOk(args('-o', 'json', 'failover', '127.0.0.2:7001'))) as { proxy: { address: string } };
+  const answer = JSON.parse(await cliOk(args('-o', 'json', 'failover', '127.0.0.2:7001'))) as {
+    proxy: { address: string };
+  };
   assert.equal(answer.proxy.address, '127.0.0.3:7002');
   // Once applied, the view the broker serves for the replacement is the one the failover answered.
   assert.deepEqual(answer, JSON.parse(await apiOk(broker, 'GET', '/proxies/meta/127.0.0.3:7002')));
 });
 
 test('failover without a free proxy: exit 1, and the message says the takeover stands', async () => {
-  await loadDocument(broker, buildDocument({ proxies: ['127.0.0.1:7001@h1', '127.0.0.2:7001@h2'], clusters: { c1: [['127.0.0.1:7001', '127.0.0.2:7001']] } }));
+  await loadDocument(
+    broker,
+    buildDocument({
+      proxies: ['127.0.0.1:7001@h1', '127.0.0.2:7001@h2'],
+      clusters: { c1: [['127.0.0.1:7001', '127.0.0.2:7001']] },
+    }),
+  );
   const r = await cli(args('failover', '127.0.0.1:7001'));
   assert.equal(r.code, 1);
   assert.equal(
@@ -86,16 +103,19 @@ test('failover without a free proxy: exit 1, and the message says the takeover s
       'error: NO_AVAILABLE_RESOURCE: not enough free proxies (refused by the broker, HTTP 409; POST /api/v2/proxies/failover/127.0.0.1:7001)',
       '  broker says: 127.0.0.1:7001 is marked failed and its chunk peer took over its slots, but no free proxy could replace it; ' +
         'register one and run the failover again',
-      'what to do: register more proxies (`metabroker proxies add`) or ask for fewer nodes; `metabroker status` counts the free ones.',
+      'what to do: register more proxies (`metabroker proxies add`) or ask for fewer nodes; `metabroker status` counts free ones.',
       '',
     ].join('\n'),
   );
   const unknown = await cli(args('failover', '10.9.9.9:1'));
   assert.equal(unknown.code, 1);
-  assert.ok(unknown.stderr.startsWith('error: PROXY_NOT_FOUND: no proxy at that address (refused by the broker, HTTP 404'), unknown.stderr);
+  assert.ok(
+    unknown.stderr.startsWith('error: PROXY_NOT_FOUND: no proxy at that address (refused by the broker, HTTP 404'),
+    unknown.stderr,
+  );
 });
 
-test('migrations ls: each migration in flight from the views; -o wide adds count and nodes; -o json documented', async () => {
+test('migrations ls: each migration in flight; -o wide adds count and nodes; -o json documented', async () => {
   await loadDocument(broker, oneCluster());
   assert.equal(await cliOk(args('migrations', 'ls')), 'no migration in flight\n');
   assert.equal(await cliOk(args('migrations', 'ls', '-o', 'json')), '[]\n');
@@ -103,7 +123,11 @@ test('migrations ls: each migration in flight from the views; -o wide adds count
   await apiOk(broker, 'POST', '/clusters/migrations/expand/c1');
   assert.equal(
     await cliOk(args('migrations', 'ls')),
-    ['CLUSTER  SLOTS      SOURCE          DESTINATION     EPOCH', 'c1       2731-4095  127.0.0.1:7001  127.0.0.2:7002     12', ''].join('\n'),
+    [
+      'CLUSTER  SLOTS      SOURCE          DESTINATION     EPOCH',
+      'c1       2731-4095  127.0.0.1:7001  127.0.0.2:7002     12',
+      '',
+    ].join('\n'),
   );
   assert.equal(
     await cliOk(args('migrations', 'ls', '-o', 'wide')),
@@ -114,15 +138,26 @@ test('migrations ls: each migration in flight from the views; -o wide adds count
     ].join('\n'),
   );
   const view = (JSON.parse(await apiOk(broker, 'GET', '/clusters/meta/c1')) as { cluster: ClusterView }).cluster;
-  const tags = view.nodes.flatMap((n) => n.slots.flatMap((s) => (s.tag !== 'None' && 'Migrating' in s.tag ? [{ range_list: s.range_list, ...s.tag.Migrating }] : [])));
-  assert.deepEqual(JSON.parse(await cliOk(args('migrations', 'ls', '-o', 'json'))), tags.map((t) => ({ cluster: 'c1', ...t })));
+  const tags = view.nodes.flatMap((n) =>
+    n.slots.flatMap((s) =>
+      s.tag !== 'None' && 'Migrating' in s.tag ? [{ range_list: s.range_list, ...s.tag.Migrating }] : [],
+    ),
+  );
+  assert.deepEqual(
+    JSON.parse(await cliOk(args('migrations', 'ls', '-o', 'json'))),
+    tags.map((t) => ({ cluster: 'c1', ...t })),
+  );
   assert.equal(tags.length, 1);
 
   // The coordinator commits; the next migration of the expand shows, then none.
   await apiOk(broker, 'PUT', '/clusters/migrations', { cluster_name: 'c1', slot_range: view.nodes[0]!.slots[1] });
   assert.equal(
     await cliOk(args('migrations', 'ls')),
-    ['CLUSTER  SLOTS      SOURCE          DESTINATION     EPOCH', 'c1       6827-8191  127.0.0.2:7001  127.0.0.2:7002     12', ''].join('\n'),
+    [
+      'CLUSTER  SLOTS      SOURCE          DESTINATION     EPOCH',
+      'c1       6827-8191  127.0.0.2:7001  127.0.0.2:7002     12',
+      '',
+    ].join('\n'),
   );
   await commitMigrations(broker, 'c1');
   assert.equal(await cliOk(args('migrations', 'ls')), 'no migration in flight\n');
@@ -161,7 +196,10 @@ test('epoch recover: asks the proxies, moves past the largest answer, names thos
     const answering = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     const silent = `127.0.0.1:${await freePort()}`;
     await loadDocument(broker, buildDocument({ proxies: [answering, silent] }));
-    assert.equal(await cliOk(args('epoch', 'recover')), `epoch recovered: global epoch now 501; 1 did not answer: ${silent}\n`);
+    assert.equal(
+      await cliOk(args('epoch', 'recover')),
+      `epoch recovered: global epoch now 501; 1 did not answer: ${silent}\n`,
+    );
     assert.equal(await cliOk(args('-o', 'json', 'epoch', 'recover')), `{"failed_addresses":["${silent}"]}\n`);
   } finally {
     for (const s of sockets) s.destroy();

@@ -69,7 +69,7 @@ test('status: summary and one line per cluster with its slot bar', async () => {
   );
 });
 
-test('status: migrations, failed and reported proxies, empty masters; -o wide adds masters and compression', async () => {
+test('status: migrations, failed and reported proxies, empty masters; -o wide adds columns', async () => {
   await busyFleet();
   const out = await cliOk(['--broker', broker.origin, 'status', '-o', 'wide']);
   assert.equal(
@@ -120,9 +120,13 @@ test('status: hosts whose loss could not be absorbed', async () => {
       '',
     ].join('\n'),
   );
-  const json = JSON.parse(await cliOk(['--broker', broker.origin, 'status', '-o', 'json'])) as { hosts_cannot_fail: string[] };
+  const json = JSON.parse(await cliOk(['--broker', broker.origin, 'status', '-o', 'json'])) as {
+    hosts_cannot_fail: string[];
+  };
   assert.deepEqual(json.hosts_cannot_fail, ['host1', 'host2', 'host3']);
-  assert.deepEqual(JSON.parse(await ok('POST', '/resources/failures/check')), { hosts_cannot_fail: json.hosts_cannot_fail });
+  assert.deepEqual(JSON.parse(await ok('POST', '/resources/failures/check')), {
+    hosts_cannot_fail: json.hosts_cannot_fail,
+  });
 });
 
 test('status -o json: the documented object, each figure as the API bodies give it', async () => {
@@ -132,12 +136,16 @@ test('status -o json: the documented object, each figure as the API bodies give 
   const metadata = JSON.parse(await ok('GET', '/metadata')) as MetaDocument;
   const addresses = (JSON.parse(await ok('GET', '/proxies/addresses')) as { addresses: string[] }).addresses;
   const names = (JSON.parse(await ok('GET', '/clusters/names')) as { names: string[] }).names;
-  const views = await Promise.all(names.map(async (n) => (JSON.parse(await ok('GET', `/clusters/meta/${n}`)) as { cluster: ClusterView }).cluster));
+  const views = await Promise.all(
+    names.map(async (n) => (JSON.parse(await ok('GET', `/clusters/meta/${n}`)) as { cluster: ClusterView }).cluster),
+  );
   const failed = (JSON.parse(await ok('GET', '/proxies/failed/addresses')) as { addresses: string[] }).addresses;
   const reported = (JSON.parse(await ok('GET', '/failures')) as { addresses: string[] }).addresses;
   const check = JSON.parse(await ok('POST', '/resources/failures/check')) as { hosts_cannot_fail: string[] };
   const serving = new Set(views.flatMap((v) => v.nodes.map((n) => n.proxy_address)));
-  const migrating = views.map((v) => v.nodes.flatMap((n) => n.slots.filter((s) => s.tag !== 'None' && 'Migrating' in s.tag)).length);
+  const migrating = views.map(
+    (v) => v.nodes.flatMap((n) => n.slots.filter((s) => s.tag !== 'None' && 'Migrating' in s.tag)).length,
+  );
 
   assert.deepEqual(json, {
     broker: broker.origin,
@@ -150,7 +158,11 @@ test('status -o json: the documented object, each figure as the API bodies give 
       failed: failed.length,
       reported: reported.length,
     },
-    clusters: { count: names.length, nodes: views.reduce((n, v) => n + v.nodes.length, 0), migrations: migrating.reduce((a, b) => a + b, 0) },
+    clusters: {
+      count: names.length,
+      nodes: views.reduce((n, v) => n + v.nodes.length, 0),
+      migrations: migrating.reduce((a, b) => a + b, 0),
+    },
     hosts_cannot_fail: check.hosts_cannot_fail,
     cluster_list: views.map((v, i) => ({
       name: v.name,
@@ -202,7 +214,12 @@ test('status --watch: Enter refreshes at once and the frame lists the changes', 
   await loadDocument(broker, oneCluster());
   // An interval far longer than the test: only Enter can bring the second refresh.
   const watch = startCli(['--broker', broker.origin, 'status', '--watch', '--count', '2', '--interval', '600']);
-  const first = ['--- refresh 1 of 2 (every 600s; Enter refreshes now) ---', `broker         ${broker.origin}`, ...FRAME_ONE_CLUSTER, ''].join('\n');
+  const first = [
+    '--- refresh 1 of 2 (every 600s; Enter refreshes now) ---',
+    `broker         ${broker.origin}`,
+    ...FRAME_ONE_CLUSTER,
+    '',
+  ].join('\n');
   await watch.waitFor((output) => output.length >= first.length, 'the first frame');
   assert.equal(watch.stdout, first);
 
@@ -239,8 +256,22 @@ test('status --watch: Enter refreshes at once and the frame lists the changes', 
 
 test('status --watch -o json: one object per refresh with its changes', async () => {
   await loadDocument(broker, oneCluster());
-  const out = await cliOk(['--broker', broker.origin, '-o', 'json', 'status', '--watch', '--count', '2', '--interval', '0.1']);
-  const frames = out.trimEnd().split('\n').map((line) => JSON.parse(line) as { refresh: number; changes: string[]; global_epoch: number });
+  const out = await cliOk([
+    '--broker',
+    broker.origin,
+    '-o',
+    'json',
+    'status',
+    '--watch',
+    '--count',
+    '2',
+    '--interval',
+    '0.1',
+  ]);
+  const frames = out
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { refresh: number; changes: string[]; global_epoch: number });
   assert.deepEqual(
     frames.map((f) => [f.refresh, f.global_epoch, f.changes]),
     [
@@ -257,7 +288,9 @@ test('several broker URLs: a dead first one is skipped; METABROKER_URL works lik
   assert.equal(out.split('\n')[0], `broker         ${broker.origin}`, 'the summary names the URL that answered');
   assert.ok(out.includes('c1          10      8           0  ████ 4096 each'), out);
 
-  const viaEnv = await cliOk(['clusters', 'ls', '-o', 'json'], { env: { METABROKER_URL: `${dead}, ${broker.origin}/api/v2/` } });
+  const viaEnv = await cliOk(['clusters', 'ls', '-o', 'json'], {
+    env: { METABROKER_URL: `${dead}, ${broker.origin}/api/v2/` },
+  });
   assert.equal(viaEnv, '{"names":["c1"]}\n');
 });
 

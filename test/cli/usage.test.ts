@@ -42,13 +42,22 @@ test('usage errors exit 2: unknown command or option, bad -o, bad --broker, a gr
   const cases: [string[], RegExp][] = [
     [['frobnicate'], /^error: unknown command 'frobnicate'/],
     [['status', '--frob'], /^error: unknown option '--frob'/],
-    [['-o', 'xml', 'status'], /^error: option '-o, --output <format>' argument 'xml' is invalid\. Allowed choices are table, json, wide\./],
+    [
+      ['-o', 'xml', 'status'],
+      /^error: option '-o, --output <format>' argument 'xml' is invalid\. Allowed choices are table, json, wide\./,
+    ],
     [['--broker', 'ftp://x', 'status'], /^error: --broker: ftp:\/\/x must start with http:\/\/ or https:\/\/\n$/],
     [['--broker', ',', 'status'], /^error: --broker: give at least one URL/],
-    [['--timeout', '0', 'status'], /^error: option '--timeout <seconds>' argument '0' is invalid\. must be a number of seconds above 0\./],
+    [
+      ['--timeout', '0', 'status'],
+      /^error: option '--timeout <seconds>' argument '0' is invalid\. must be a number of seconds above 0\./,
+    ],
     [['status', '--watch', '--count', '-1'], /^error: option '-n, --count <refreshes>' argument '-1' is invalid/],
     [['clusters'], /^Usage: metabroker clusters \[options\] \[command\]/],
-    [['completion', 'fish'], /^error: command-argument value 'fish' is invalid for argument 'shell'\. Allowed choices are bash, zsh\./],
+    [
+      ['completion', 'fish'],
+      /^error: command-argument value 'fish' is invalid for argument 'shell'\. Allowed choices are bash, zsh\./,
+    ],
   ];
   for (const [words, stderr] of cases) {
     const r = await cli(words);
@@ -60,10 +69,24 @@ test('usage errors exit 2: unknown command or option, bad -o, bad --broker, a gr
 
 test('--help and --version exit 0 on stdout', async () => {
   const help = await cliOk(['--help']);
-  for (const command of ['serve', 'status', 'proxies', 'clusters', 'failures', 'failover', 'migrations', 'epoch', 'metadata', 'completion']) {
+  for (const command of [
+    'serve',
+    'status',
+    'proxies',
+    'clusters',
+    'failures',
+    'failover',
+    'migrations',
+    'epoch',
+    'metadata',
+    'completion',
+  ]) {
     assert.match(help, new RegExp(`^  ${command}\\b`, 'm'), command);
   }
-  assert.match(await cliOk(['clusters', 'create', '--help']), /^Usage: metabroker clusters create \[options\] <name> <nodes>$/m);
+  assert.match(
+    await cliOk(['clusters', 'create', '--help']),
+    /^Usage: metabroker clusters create \[options\] <name> <nodes>$/m,
+  );
   const version = (JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8')) as { version: string }).version;
   assert.equal(await cliOk(['--version']), `${version}\n`);
 });
@@ -78,16 +101,25 @@ test('colours: none when piped or with NO_COLOR; FORCE_COLOR turns them on', asy
     assert.doesNotMatch(await cliOk(words, { env: { NO_COLOR: undefined } }), ansi, 'piped output has no colour');
     assert.match(await cliOk(words, { env: { NO_COLOR: undefined, FORCE_COLOR: '1' } }), ansi);
     assert.doesNotMatch(await cliOk(words, { env: { NO_COLOR: '1', FORCE_COLOR: '1' } }), ansi, 'NO_COLOR wins');
-    assert.doesNotMatch(await cliOk(words, { env: { NO_COLOR: undefined, CI: 'true' } }), ansi, 'CI alone does not colour a pipe');
+    assert.doesNotMatch(
+      await cliOk(words, { env: { NO_COLOR: undefined, CI: 'true' } }),
+      ansi,
+      'CI alone does not colour a pipe',
+    );
   } finally {
     await broker.kill();
   }
 });
 
-test('a broker with api_token: UNAUTHORIZED without it (exit 1, hint); --token or UNDERMOON_API_TOKEN works; open reads work without', async () => {
+test('api_token: UNAUTHORIZED without it (exit 1); --token or UNDERMOON_API_TOKEN; open reads need none', async () => {
   const broker = await startBroker({ env: { UNDERMOON_API_TOKEN: 'sesame' } });
   try {
-    const put = await broker.call('PUT', '/metadata', smallFleet({ clusters: { c1: [['127.0.0.1:7001', '127.0.0.2:7001']] } }), { token: 'sesame' });
+    const put = await broker.call(
+      'PUT',
+      '/metadata',
+      smallFleet({ clusters: { c1: [['127.0.0.1:7001', '127.0.0.2:7001']] } }),
+      { token: 'sesame' },
+    );
     assert.equal(put.status, 200, put.text);
     const refused = await cli(['--broker', broker.origin, 'status']);
     assert.equal(refused.code, 1);
@@ -97,13 +129,22 @@ test('a broker with api_token: UNAUTHORIZED without it (exit 1, hint); --token o
         "what to do: pass the broker's api_token with --token or the UNDERMOON_API_TOKEN environment variable.\n",
     );
     assert.match(await cliOk(['--broker', broker.origin, '--token', 'sesame', 'status']), /^global epoch {3}10$/m);
-    assert.match(await cliOk(['--broker', broker.origin, 'status'], { env: { UNDERMOON_API_TOKEN: 'sesame' } }), /^global epoch {3}10$/m);
+    assert.match(
+      await cliOk(['--broker', broker.origin, 'status'], { env: { UNDERMOON_API_TOKEN: 'sesame' } }),
+      /^global epoch {3}10$/m,
+    );
     const wrong = await cli(['--broker', broker.origin, '--token', 'open', 'epoch', 'bump', '99']);
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /^error: UNAUTHORIZED: /);
     // The coordinator routes stay open: the cluster table shows, with unknown hosts.
-    assert.match(await cliOk(['--broker', broker.origin, 'clusters', 'show', 'c1']), /^ {4}0 {2}127\.0\.0\.1:7001, 127\.0\.0\.2:7001 {2}\?, \? +Normal/m);
-    assert.match(await cliOk(['--broker', broker.origin, '--token', 'sesame', 'clusters', 'show', 'c1']), /^ {4}0 {2}127\.0\.0\.1:7001, 127\.0\.0\.2:7001 {2}host1, host2 {2}Normal/m);
+    assert.match(
+      await cliOk(['--broker', broker.origin, 'clusters', 'show', 'c1']),
+      /^ {4}0 {2}127\.0\.0\.1:7001, 127\.0\.0\.2:7001 {2}\?, \? +Normal/m,
+    );
+    assert.match(
+      await cliOk(['--broker', broker.origin, '--token', 'sesame', 'clusters', 'show', 'c1']),
+      /^ {4}0 {2}127\.0\.0\.1:7001, 127\.0\.0\.2:7001 {2}host1, host2 {2}Normal/m,
+    );
   } finally {
     await broker.kill();
   }
@@ -112,7 +153,8 @@ test('a broker with api_token: UNAUTHORIZED without it (exit 1, hint); --token o
 /** Runs a bash completion for the words typed so far (the last one is being completed). */
 function bashComplete(script: string, words: readonly string[]): string[] {
   const quoted = words.map((w) => `'${w}'`).join(' ');
-  const program = `${script}\nCOMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; COMPREPLY=(); _metabroker; printf '%s\\n' "\${COMPREPLY[@]}"`;
+  const call = `COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; COMPREPLY=(); _metabroker`;
+  const program = `${script}\n${call}; printf '%s\\n' "\${COMPREPLY[@]}"`;
   const r = spawnSync('bash', ['--norc', '-c', program], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.split('\n').filter((l) => l !== '');
@@ -120,12 +162,47 @@ function bashComplete(script: string, words: readonly string[]): string[] {
 
 test('completion bash: sourced in bash, it completes commands, subcommands, options and -o values', async () => {
   const script = await cliOk(['completion', 'bash']);
-  assert.deepEqual(bashComplete(script, ['metabroker', '']), ['serve', 'status', 'proxies', 'clusters', 'failures', 'failover', 'migrations', 'epoch', 'metadata', 'completion']);
+  assert.deepEqual(bashComplete(script, ['metabroker', '']), [
+    'serve',
+    'status',
+    'proxies',
+    'clusters',
+    'failures',
+    'failover',
+    'migrations',
+    'epoch',
+    'metadata',
+    'completion',
+  ]);
   assert.deepEqual(bashComplete(script, ['metabroker', 'cl']), ['clusters']);
-  assert.deepEqual(bashComplete(script, ['metabroker', 'clusters', '']), ['ls', 'show', 'create', 'rm', 'add-nodes', 'scale-to', 'expand', 'shrink', 'config', 'balance', 'rm-free-nodes']);
-  assert.deepEqual(bashComplete(script, ['metabroker', '--broker', 'http://b:1', 'clusters', 's']), ['show', 'scale-to', 'shrink']);
+  assert.deepEqual(bashComplete(script, ['metabroker', 'clusters', '']), [
+    'ls',
+    'show',
+    'create',
+    'rm',
+    'add-nodes',
+    'scale-to',
+    'expand',
+    'shrink',
+    'config',
+    'balance',
+    'rm-free-nodes',
+  ]);
+  assert.deepEqual(bashComplete(script, ['metabroker', '--broker', 'http://b:1', 'clusters', 's']), [
+    'show',
+    'scale-to',
+    'shrink',
+  ]);
   assert.deepEqual(bashComplete(script, ['metabroker', '-o', '']), ['table', 'json', 'wide']);
-  assert.deepEqual(bashComplete(script, ['metabroker', 'metadata', 'restore', '--']), ['--yes', '--version', '--broker', '--token', '--output', '--timeout', '--help']);
+  assert.deepEqual(bashComplete(script, ['metabroker', 'metadata', 'restore', '--']), [
+    '--yes',
+    '--version',
+    '--broker',
+    '--token',
+    '--output',
+    '--timeout',
+    '--help',
+  ]);
   assert.deepEqual(bashComplete(script, ['metabroker', 'epoch', '']), ['show', 'bump', 'recover']);
   // Past a command's own words, bash falls back to file names (complete -o default).
   assert.deepEqual(bashComplete(script, ['metabroker', 'metadata', 'restore', '']), []);
@@ -147,7 +224,18 @@ test('completion zsh: sourced in zsh, it offers the same candidates', async () =
     assert.equal(r.status, 0, r.stderr);
     return r.stdout.split('\n').filter((l) => l !== '');
   };
-  assert.deepEqual(complete(['metabroker', '']), ['serve', 'status', 'proxies', 'clusters', 'failures', 'failover', 'migrations', 'epoch', 'metadata', 'completion']);
+  assert.deepEqual(complete(['metabroker', '']), [
+    'serve',
+    'status',
+    'proxies',
+    'clusters',
+    'failures',
+    'failover',
+    'migrations',
+    'epoch',
+    'metadata',
+    'completion',
+  ]);
   assert.deepEqual(complete(['metabroker', '--token', 't', 'proxies', '']), ['ls', 'show', 'add', 'rm']);
   assert.deepEqual(complete(['metabroker', '--output', '']), ['table', 'json', 'wide']);
   assert.deepEqual(complete(['metabroker', 'metadata', 'backup', '']), ['(files)']);
@@ -169,7 +257,10 @@ test('metabroker serve [config] runs the broker: it listens, answers, and stops 
 });
 
 test("package.json's bin is an executable file with a shebang that runs the command line", async () => {
-  const pkg = JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8')) as { bin: Record<string, string>; version: string };
+  const pkg = JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8')) as {
+    bin: Record<string, string>;
+    version: string;
+  };
   const bin = join(repoRoot(), pkg.bin.metabroker!);
   accessSync(bin, constants.X_OK);
   assert.ok(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node\n'));
@@ -187,7 +278,11 @@ test('several brokers: after a URL fails, the one that answered takes the rest o
   });
   await new Promise<void>((resolve) => dropper.listen(0, '127.0.0.1', resolve));
   try {
-    const clusters = { c1: [['127.0.0.1:7001', '127.0.0.2:7001']], c2: [['127.0.0.1:7002', '127.0.0.3:7001']], c3: [['127.0.0.2:7002', '127.0.0.3:7002']] } as const;
+    const clusters = {
+      c1: [['127.0.0.1:7001', '127.0.0.2:7001']],
+      c2: [['127.0.0.1:7002', '127.0.0.3:7001']],
+      c3: [['127.0.0.2:7002', '127.0.0.3:7002']],
+    } as const;
     await loadDocument(broker, smallFleet({ clusters }));
     const first = `http://127.0.0.1:${(dropper.address() as AddressInfo).port}`;
     // clusters ls reads the names first, then the three metas: only that first read tries the dropping URL.

@@ -71,9 +71,16 @@ export class CliChild {
   private readonly listeners = new Set<() => void>();
   private done = false;
 
-  constructor(command: string, args: readonly string[], options: CliOptions & { readonly keepStdinOpen?: boolean } = {}) {
+  constructor(
+    command: string,
+    args: readonly string[],
+    options: CliOptions & { readonly keepStdinOpen?: boolean } = {},
+  ) {
     const piped = options.input !== undefined || options.keepStdinOpen === true;
-    this.child = spawn(command, [...args], { env: cliEnv(options.env), stdio: [piped ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    this.child = spawn(command, [...args], {
+      env: cliEnv(options.env),
+      stdio: [piped ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
     live.add(this.child);
     this.child.stdout!.setEncoding('utf8');
     this.child.stderr!.setEncoding('utf8');
@@ -94,7 +101,12 @@ export class CliChild {
     this.exited = new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.child.kill('SIGKILL');
-        reject(new Error(`${args.join(' ')}: no exit within ${timeoutMs} ms; stdout: ${this.stdout.slice(-2000)}; stderr: ${this.stderr.slice(-2000)}`));
+        reject(
+          new Error(
+            `${args.join(' ')}: no exit within ${timeoutMs} ms; ` +
+              `stdout: ${this.stdout.slice(-2000)}; stderr: ${this.stderr.slice(-2000)}`,
+          ),
+        );
       }, timeoutMs);
       this.child.once('close', (code, signal) => {
         clearTimeout(timer);
@@ -115,7 +127,8 @@ export class CliChild {
     return new Promise((resolve, reject) => {
       const check = () => {
         if (match(this.stdout + this.stderr)) return finish(null);
-        if (this.done) return finish(new Error(`exited before ${what}; stdout: ${this.stdout}; stderr: ${this.stderr}`));
+        if (this.done)
+          return finish(new Error(`exited before ${what}; stdout: ${this.stdout}; stderr: ${this.stderr}`));
       };
       const finish = (err: Error | null) => {
         clearTimeout(timer);
@@ -123,7 +136,10 @@ export class CliChild {
         if (err) reject(err);
         else resolve();
       };
-      const timer = setTimeout(() => finish(new Error(`no ${what} within ${timeoutMs} ms; stdout: ${this.stdout}; stderr: ${this.stderr}`)), timeoutMs);
+      const timer = setTimeout(
+        () => finish(new Error(`no ${what} within ${timeoutMs} ms; stdout: ${this.stdout}; stderr: ${this.stderr}`)),
+        timeoutMs,
+      );
       this.listeners.add(check);
       check();
     });
@@ -159,7 +175,11 @@ function shellQuote(word: string): string {
  */
 export function startCliInTerminal(args: readonly string[], options: CliOptions = {}): CliChild {
   const command = [process.execPath, cliMainPath(), ...args].map(shellQuote).join(' ');
-  return new CliChild('script', ['-q', '-e', '-c', command, '/dev/null'], { ...options, keepStdinOpen: true, input: options.input ?? '' });
+  return new CliChild('script', ['-q', '-e', '-c', command, '/dev/null'], {
+    ...options,
+    keepStdinOpen: true,
+    input: options.input ?? '',
+  });
 }
 
 /** Runs a command expecting exit status 0 and nothing on stderr; returns stdout. */
@@ -200,9 +220,11 @@ export function smallFleet(extra: Partial<DocumentSpec> = {}): MetaDocument {
  * 2,000 free proxies.
  */
 export function largeFleet(): MetaDocument {
-  const address = (host: number, index: number) => `127.1.${Math.floor(host / 250)}.${(host % 250) + 1}:${7000 + index}`;
+  const address = (host: number, index: number) =>
+    `127.1.${Math.floor(host / 250)}.${(host % 250) + 1}:${7000 + index}`;
   const proxies: string[] = [];
-  for (let h = 0; h < 1000; h++) for (let i = 0; i < 10; i++) proxies.push(`${address(h, i)}@host${String(h).padStart(4, '0')}`);
+  for (let h = 0; h < 1000; h++)
+    for (let i = 0; i < 10; i++) proxies.push(`${address(h, i)}@host${String(h).padStart(4, '0')}`);
   const clusters: Record<string, [string, string][]> = {};
   for (let k = 0; k < 1000; k++) {
     const chunks: [string, string][] = [];
@@ -228,7 +250,8 @@ export async function apiOk(broker: BrokerProcess, method: string, path: string,
 export async function commitMigrations(broker: BrokerProcess, cluster: string): Promise<number> {
   let committed = 0;
   for (let round = 0; round < 1000; round++) {
-    const view = (JSON.parse(await apiOk(broker, 'GET', `/clusters/meta/${cluster}`)) as { cluster: ClusterView }).cluster;
+    const view = (JSON.parse(await apiOk(broker, 'GET', `/clusters/meta/${cluster}`)) as { cluster: ClusterView })
+      .cluster;
     const migrating = view.nodes.flatMap((n) => n.slots.filter((s) => s.tag !== 'None' && 'Migrating' in s.tag));
     if (migrating.length === 0) return committed;
     for (const slot_range of migrating) {

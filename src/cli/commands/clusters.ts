@@ -102,7 +102,13 @@ export async function showCluster(ctx: Context, name: string): Promise<void> {
       masterNodes.map((n) => (ownedSlots(n) === 0 ? c.dim('-') : nodeSlots(n))).join(' | '),
       chunkMigrations(chunk),
     ];
-    if (ctx.wide) row.push(chunk.nodes.filter((n) => n.repl.role === 'replica').map((n) => n.address).join(', '));
+    if (ctx.wide)
+      row.push(
+        chunk.nodes
+          .filter((n) => n.repl.role === 'replica')
+          .map((n) => n.address)
+          .join(', '),
+      );
     return row;
   });
   const head = ['CHUNK', 'PROXIES', 'HOSTS', 'ROLE', 'MASTERS', 'SLOTS', 'MIGRATIONS'];
@@ -117,11 +123,23 @@ async function write(ctx: Context, method: string, path: string, body: unknown, 
 }
 
 export function createCluster(ctx: Context, name: string, nodes: number): Promise<void> {
-  return write(ctx, 'POST', `/clusters/meta/${seg(name)}`, { node_number: nodes }, `created cluster ${name} with ${plural(nodes, 'node')}`);
+  return write(
+    ctx,
+    'POST',
+    `/clusters/meta/${seg(name)}`,
+    { node_number: nodes },
+    `created cluster ${name} with ${plural(nodes, 'node')}`,
+  );
 }
 
 export function removeCluster(ctx: Context, name: string): Promise<void> {
-  return write(ctx, 'DELETE', `/clusters/meta/${seg(name)}`, undefined, `removed cluster ${name}; its proxies are free again`);
+  return write(
+    ctx,
+    'DELETE',
+    `/clusters/meta/${seg(name)}`,
+    undefined,
+    `removed cluster ${name}; its proxies are free again`,
+  );
 }
 
 /** PATCH /clusters/nodes and PUT /clusters/nodes answer the nodes added. */
@@ -131,7 +149,8 @@ async function grow(ctx: Context, method: 'PATCH' | 'PUT', name: string, body: u
   const nodes = JSON.parse(answer) as NodeView[];
   const rows = nodes.map((n) => [n.address, n.proxy_address, n.repl.role]);
   ctx.print(
-    `added ${plural(nodes.length, 'node')} to ${name}; they hold no slots until \`metabroker clusters expand ${name}\`\n\n` +
+    `added ${plural(nodes.length, 'node')} to ${name}; ` +
+      `they hold no slots until \`metabroker clusters expand ${name}\`\n\n` +
       table(ctx.colors, ['NODE', 'PROXY', 'ROLE'], rows),
   );
 }
@@ -145,7 +164,9 @@ export function scaleTo(ctx: Context, name: string, nodes: number): Promise<void
 }
 
 export function expand(ctx: Context, name: string): Promise<void> {
-  const done = `expanding ${name}: slots are moving to its empty chunks; follow with \`metabroker migrations ls\` or \`metabroker status --watch\``;
+  const done =
+    `expanding ${name}: slots are moving to its empty chunks; ` +
+    'follow with `metabroker migrations ls` or `metabroker status --watch`';
   return write(ctx, 'POST', `/clusters/migrations/expand/${seg(name)}`, undefined, done);
 }
 
@@ -163,21 +184,40 @@ export function parseConfigPairs(words: readonly string[]): Record<string, strin
   for (const word of words) {
     const eq = word.indexOf('=');
     if (eq <= 0) throw new UsageError(`${JSON.stringify(word)} is not key=value (e.g. migration_scan_count=20)`);
-    Object.defineProperty(config, word.slice(0, eq), { value: word.slice(eq + 1), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(config, word.slice(0, eq), {
+      value: word.slice(eq + 1),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return config;
 }
 
 export function changeConfig(ctx: Context, name: string, words: readonly string[]): Promise<void> {
   const config = parseConfigPairs(words);
-  const done = `changed the config of ${name}: ${Object.entries(config).map(([k, v]) => `${k}=${v}`).join(', ')}`;
+  const done = `changed the config of ${name}: ${Object.entries(config)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ')}`;
   return write(ctx, 'PATCH', `/clusters/config/${seg(name)}`, config, done);
 }
 
 export function balance(ctx: Context, name: string): Promise<void> {
-  return write(ctx, 'PUT', `/clusters/balance/${seg(name)}`, undefined, `balanced the masters of ${name}: healthy chunks are back to one master per proxy`);
+  return write(
+    ctx,
+    'PUT',
+    `/clusters/balance/${seg(name)}`,
+    undefined,
+    `balanced the masters of ${name}: healthy chunks are back to one master per proxy`,
+  );
 }
 
 export function removeFreeNodes(ctx: Context, name: string): Promise<void> {
-  return write(ctx, 'DELETE', `/clusters/free_nodes/${seg(name)}`, undefined, `removed the chunks of ${name} that held no slots; their proxies are free again`);
+  return write(
+    ctx,
+    'DELETE',
+    `/clusters/free_nodes/${seg(name)}`,
+    undefined,
+    `removed the chunks of ${name} that held no slots; their proxies are free again`,
+  );
 }

@@ -21,7 +21,9 @@ function flagsOf(command: Command): string[] {
 
 /** Options that take a value: the word after them is that value, not a command. */
 function valueOptions(command: Command): string[] {
-  return command.options.filter((o) => o.required || o.optional).flatMap((o) => [o.short, o.long].filter((f): f is string => f !== undefined));
+  return command.options
+    .filter((o) => o.required || o.optional)
+    .flatMap((o) => [o.short, o.long].filter((f): f is string => f !== undefined));
 }
 
 function walk(command: Command, path: string, globals: readonly string[], out: Node[]): void {

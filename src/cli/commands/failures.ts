@@ -25,7 +25,10 @@ export async function listFailures(ctx: Context): Promise<void> {
     const clusters = Object.keys(views[i]?.proxy?.clusters_config ?? {});
     return [address, clusters.length === 0 ? '-' : clusters.join(','), failedSet.has(address) ? c.red('yes') : 'no'];
   });
-  ctx.print(`${table(c, ['ADDRESS', 'CLUSTER', 'FAILED OVER'], rows)}\n\nto replace a proxy in its cluster: metabroker failover ADDR`);
+  ctx.print(
+    `${table(c, ['ADDRESS', 'CLUSTER', 'FAILED OVER'], rows)}\n\n` +
+      'to replace a proxy in its cluster: metabroker failover ADDR',
+  );
 }
 
 /** POST /proxies/failover/ADDR answers `{"proxy": the replacement's view}`, or null for a free proxy. */
@@ -53,5 +56,7 @@ export async function failover(ctx: Context, address: string): Promise<void> {
     return;
   }
   const cluster = Object.keys(replacement.clusters_config).join(',');
-  ctx.print(`failed over ${address}: its chunk peer took over, and ${replacement.address} replaces it in cluster ${cluster}`);
+  ctx.print(
+    `failed over ${address}: its chunk peer took over, and ${replacement.address} replaces it in cluster ${cluster}`,
+  );
 }

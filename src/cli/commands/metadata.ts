@@ -17,7 +17,9 @@ import { transferProgress } from '../progress.js';
 import { keyValues, plural } from '../render.js';
 
 function counts(doc: MetaDocument): string {
-  return `global epoch ${doc.global_epoch}, ${plural(Object.keys(doc.clusters).length, 'cluster')}, ${plural(Object.keys(doc.all_proxies).length, 'proxy', 'proxies')}`;
+  const clusters = plural(Object.keys(doc.clusters).length, 'cluster');
+  const proxies = plural(Object.keys(doc.all_proxies).length, 'proxy', 'proxies');
+  return `global epoch ${doc.global_epoch}, ${clusters}, ${proxies}`;
 }
 
 /** Writes a file so that a crash leaves either the old file or the whole new one. */
@@ -44,7 +46,9 @@ export async function backup(ctx: Context, file: string): Promise<void> {
   const progress = transferProgress(ctx, 'backup ');
   let text: string;
   try {
-    text = await ctx.client.call('GET', '/metadata', undefined, { onDownload: (done, total) => progress.update(done, total) });
+    text = await ctx.client.call('GET', '/metadata', undefined, {
+      onDownload: (done, total) => progress.update(done, total),
+    });
   } finally {
     progress.stop();
   }
@@ -60,7 +64,13 @@ export async function backup(ctx: Context, file: string): Promise<void> {
   const doc = JSON.parse(text) as MetaDocument;
   const bytes = Buffer.byteLength(text);
   if (ctx.json) {
-    ctx.printJson({ file, bytes, global_epoch: doc.global_epoch, clusters: Object.keys(doc.clusters).length, proxies: Object.keys(doc.all_proxies).length });
+    ctx.printJson({
+      file,
+      bytes,
+      global_epoch: doc.global_epoch,
+      clusters: Object.keys(doc.clusters).length,
+      proxies: Object.keys(doc.all_proxies).length,
+    });
     return;
   }
   ctx.print(`backed up the metadata of ${ctx.client.url} to ${file}: ${counts(doc)}, ${bytes} bytes`);
@@ -137,8 +147,10 @@ export function renderDiff(ctx: Context, file: string, diff: MetadataDiff): stri
   if (diff.global_epoch.after < diff.global_epoch.before) {
     // Proxies refuse metadata older than what they hold; the operator should move the epoch on afterwards.
     lines.push(
-      c.yellow(`warning: the global epoch goes back; proxies that saw ${diff.global_epoch.before} may ignore the restored ` +
-        `metadata until \`metabroker epoch bump\` sets an epoch above ${diff.global_epoch.before}`),
+      c.yellow(
+        `warning: the global epoch goes back; proxies that saw ${diff.global_epoch.before} may ignore the restored ` +
+          `metadata until \`metabroker epoch bump\` sets an epoch above ${diff.global_epoch.before}`,
+      ),
     );
   }
   return lines.join('\n');
@@ -168,7 +180,9 @@ export async function restore(ctx: Context, file: string, yes: boolean): Promise
   const download = transferProgress(ctx, 'reading current metadata');
   let current: MetaDocument;
   try {
-    current = JSON.parse(await ctx.client.call('GET', '/metadata', undefined, { onDownload: (d, t) => download.update(d, t) })) as MetaDocument;
+    current = JSON.parse(
+      await ctx.client.call('GET', '/metadata', undefined, { onDownload: (d, t) => download.update(d, t) }),
+    ) as MetaDocument;
   } finally {
     download.stop();
   }

@@ -44,7 +44,8 @@ export async function showProxy(ctx: Context, address: string): Promise<void> {
   const body = await ctx.client.call('GET', path);
   const proxy = (JSON.parse(body) as { proxy: ProxyView | null }).proxy;
   if (ctx.json) ctx.printBody(body);
-  if (proxy === null) throw new BrokerRefusal('PROXY_NOT_FOUND', 200, undefined, `GET /api/v2${path} gave {"proxy":null}`);
+  if (proxy === null)
+    throw new BrokerRefusal('PROXY_NOT_FOUND', 200, undefined, `GET /api/v2${path} gave {"proxy":null}`);
   if (ctx.json) return;
 
   const c = ctx.colors;
@@ -73,12 +74,23 @@ export async function showProxy(ctx: Context, address: string): Promise<void> {
     parts.push(table(c, ctx.wide ? [...head, 'MIGRATIONS'] : head, rows));
   }
   if (proxy.peers.length > 0 && ctx.wide) {
-    parts.push(table(c, ['PEER PROXY', 'SLOTS'], proxy.peers.map((p) => [p.proxy_address, formatRanges(p.slots.flatMap((s) => s.range_list))])));
+    parts.push(
+      table(
+        c,
+        ['PEER PROXY', 'SLOTS'],
+        proxy.peers.map((p) => [p.proxy_address, formatRanges(p.slots.flatMap((s) => s.range_list))]),
+      ),
+    );
   }
   ctx.print(parts.join('\n\n'));
 }
 
-export async function addProxy(ctx: Context, address: string, nodes: [string, string], host: string | undefined): Promise<void> {
+export async function addProxy(
+  ctx: Context,
+  address: string,
+  nodes: [string, string],
+  host: string | undefined,
+): Promise<void> {
   const body = host === undefined ? { proxy_address: address, nodes } : { proxy_address: address, nodes, host };
   const answer = await ctx.client.call('POST', '/proxies/meta', body);
   if (ctx.json) return ctx.printBody(answer);

@@ -74,7 +74,9 @@ export async function gatherStatus(ctx: Context): Promise<StatusReport> {
     readClusterViews(client),
     readAddressList(client, '/proxies/failed/addresses'),
     readAddressList(client, '/failures'),
-    client.call('POST', '/resources/failures/check').then((text) => JSON.parse(text) as { hosts_cannot_fail: string[] }),
+    client
+      .call('POST', '/resources/failures/check')
+      .then((text) => JSON.parse(text) as { hosts_cannot_fail: string[] }),
   ]);
   const serving = proxiesInClusters(views);
   const failedSet = new Set(failed);
@@ -122,7 +124,11 @@ export function renderStatus(ctx: Context, report: StatusReport): string {
     ['global epoch', String(report.global_epoch)],
     ['hosts', String(report.hosts)],
     ['proxies', proxyWords.join(', ')],
-    ['clusters', `${report.clusters.count} (${plural(report.clusters.nodes, 'node')}, ${plural(report.clusters.migrations, 'migration')} in flight)`],
+    [
+      'clusters',
+      `${report.clusters.count} (${plural(report.clusters.nodes, 'node')}, ` +
+        `${plural(report.clusters.migrations, 'migration')} in flight)`,
+    ],
     ['hosts at risk', atRisk],
   ]);
   if (report.cluster_list.length === 0) return `${summary}\n\nno clusters`;
@@ -134,7 +140,13 @@ export function clusterTable(ctx: Context, lines: readonly ClusterLine[]): strin
   const c = ctx.colors;
   const head = ['CLUSTER', 'EPOCH', 'NODES', 'MIGRATIONS', 'SLOTS PER MASTER'];
   const align = ['left', 'right', 'right', 'right', 'left'] as const;
-  const rows = lines.map((l) => [l.name, l.epoch, l.nodes, l.migrations > 0 ? c.yellow(String(l.migrations)) : '0', slotSummary(c, l.slots_per_master)]);
+  const rows = lines.map((l) => [
+    l.name,
+    l.epoch,
+    l.nodes,
+    l.migrations > 0 ? c.yellow(String(l.migrations)) : '0',
+    slotSummary(c, l.slots_per_master),
+  ]);
   if (!ctx.wide) return table(c, head, rows, align);
   return table(
     c,
@@ -164,7 +176,8 @@ export function statusChanges(before: StatusReport, after: StatusReport): string
   const riskBefore = new Set(before.hosts_cannot_fail);
   const riskAfter = new Set(after.hosts_cannot_fail);
   for (const host of after.hosts_cannot_fail) if (!riskBefore.has(host)) changes.push(`host ${host} is now at risk`);
-  for (const host of before.hosts_cannot_fail) if (!riskAfter.has(host)) changes.push(`host ${host} is no longer at risk`);
+  for (const host of before.hosts_cannot_fail)
+    if (!riskAfter.has(host)) changes.push(`host ${host} is no longer at risk`);
   const old = new Map(before.cluster_list.map((l) => [l.name, l]));
   const now = new Map(after.cluster_list.map((l) => [l.name, l]));
   for (const [name, line] of now) {
@@ -234,7 +247,10 @@ export async function watchStatus(ctx: Context, options: WatchOptions): Promise<
       }
       const changes = previous === null ? [] : statusChanges(previous, report);
       if (ctx.json) ctx.printJson({ refresh, ...report, changes });
-      else ctx.print(`${header(ctx, refresh, options, tty)}\n${renderStatus(ctx, report)}\n${changeLines(ctx, previous, changes)}`);
+      else
+        ctx.print(
+          `${header(ctx, refresh, options, tty)}\n${renderStatus(ctx, report)}\n${changeLines(ctx, previous, changes)}`,
+        );
       previous = report;
     }
   } finally {
@@ -249,14 +265,20 @@ export async function watchStatus(ctx: Context, options: WatchOptions): Promise<
 
 function header(ctx: Context, refresh: number, options: WatchOptions, tty: boolean): string {
   const every = `every ${options.intervalSeconds}s`;
-  if (!tty) return ctx.colors.bold(`--- refresh ${refresh}${options.count === undefined ? '' : ` of ${options.count}`} (${every}; Enter refreshes now) ---`);
+  if (!tty)
+    return ctx.colors.bold(
+      `--- refresh ${refresh}${options.count === undefined ? '' : ` of ${options.count}`} ` +
+        `(${every}; Enter refreshes now) ---`,
+    );
   // On a terminal each refresh replaces the previous screen.
   const time = new Date().toISOString().slice(11, 19);
-  return `\x1b[H\x1b[2J${ctx.colors.bold(`metabroker status, ${every}, refresh ${refresh} at ${time} UTC (Enter refreshes now, Ctrl-C stops)`)}`;
+  const title = `metabroker status, ${every}, refresh ${refresh} at ${time} UTC (Enter refreshes now, Ctrl-C stops)`;
+  return `\x1b[H\x1b[2J${ctx.colors.bold(title)}`;
 }
 
 function changeLines(ctx: Context, previous: StatusReport | null, changes: readonly string[]): string {
   if (previous === null) return '';
   if (changes.length === 0) return `\n${ctx.colors.dim('no change since the previous refresh')}\n`;
-  return `\n${ctx.colors.bold('changed since the previous refresh:')}\n${changes.map((line) => `  ${ctx.colors.yellow(line)}`).join('\n')}\n`;
+  const list = changes.map((line) => `  ${ctx.colors.yellow(line)}`).join('\n');
+  return `\n${ctx.colors.bold('changed since the previous refresh:')}\n${list}\n`;
 }
