@@ -6,7 +6,7 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { BrokerRefusal, BrokerUnreachable, UsageError } from './errors.js';
+import { BrokerRefusal, BrokerUnreachable, UnexpectedAnswer, UsageError } from './errors.js';
 
 export const API_PREFIX = '/api/v2';
 
@@ -149,9 +149,15 @@ export class BrokerClient {
     throw BrokerRefusal.fromAnswer(answer.status, answer.text, `${method} ${API_PREFIX}${path}`);
   }
 
+  /** A 2xx answer's body both as text (printed as is by -o json) and parsed. */
+  async callJson<T>(method: string, path: string, body?: unknown): Promise<{ text: string; value: T }> {
+    const text = await this.call(method, path, body);
+    return { text, value: parseAnswer<T>(text, `${method} ${API_PREFIX}${path}`) };
+  }
+
   /** A JSON read; `path` is relative to /api/v2. */
   async get<T>(path: string, options: Omit<RequestOptions, 'body'> = {}): Promise<T> {
-    return JSON.parse(await this.call('GET', path, undefined, options)) as T;
+    return parseAnswer<T>(await this.call('GET', path, undefined, options), `GET ${API_PREFIX}${path}`);
   }
 
   private exchange(base: string, method: string, path: string, options: RequestOptions): Promise<Answer> {
@@ -192,8 +198,9 @@ export class BrokerClient {
           received += chunk.length;
           options.onDownload?.(received, total);
         });
-        res.on('error', (err) => finish(err));
-        res.on('aborted', () => finish(new Error(`${method} ${url.pathname}: the answer was cut off`)));
+        // Cut off mid-answer: the request may have been applied, so no other URL is tried.
+        res.on('error', (err) => finish(new BrokerUnreachable([`${base}: ${err.message} while answering`])));
+        res.on('aborted', () => finish(new BrokerUnreachable([`${base}: the answer was cut off`])));
         res.on('end', () =>
           finish(null, { status: res.statusCode ?? 0, text: Buffer.concat(chunks, received).toString('utf8') }),
         );
@@ -203,13 +210,13 @@ export class BrokerClient {
         const seconds = this.timeoutMs / 1000;
         finish(
           answered
-            ? new Error(`${method} ${url.pathname}: the answer did not complete within ${seconds} s`)
+            ? new BrokerUnreachable([`${base}: the answer did not complete within ${seconds} s`])
             : new NoAnswer(`no answer within ${seconds} s`),
         );
         req.destroy();
       }, this.timeoutMs);
       req.on('error', (err: NodeJS.ErrnoException) => {
-        if (answered) return finish(err);
+        if (answered) return finish(new BrokerUnreachable([`${base}: ${describeTransportError(err)} while answering`]));
         finish(new NoAnswer(describeTransportError(err), req.reusedSocket && err.code === 'ECONNRESET'));
       });
       if (body === undefined) {
@@ -218,6 +225,15 @@ export class BrokerClient {
       }
       writeBody(req, body, options.onUpload).catch((err: Error) => finish(new NoAnswer(err.message)));
     });
+  }
+}
+
+/** An answer's JSON; anything else means --broker points at something that is not a broker. */
+export function parseAnswer<T>(text: string, context: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new UnexpectedAnswer(`${context}: the answer is not JSON (${JSON.stringify(text.slice(0, 80))})`);
   }
 }
 
@@ -268,6 +284,8 @@ export async function listAll(client: BrokerClient, path: string, key: 'names' |
   for (let offset = 0; ; offset += PAGE_SIZE) {
     const page = await client.get<Record<string, string[]>>(`${path}?offset=${offset}&limit=${PAGE_SIZE}`);
     const entries = page[key] ?? [];
+    // A broker that ignores limit answers everything at once: paging on would repeat it forever.
+    if (entries.length > PAGE_SIZE) return offset === 0 ? entries : all;
     all.push(...entries);
     if (entries.length < PAGE_SIZE) return all;
   }

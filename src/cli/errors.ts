@@ -101,6 +101,14 @@ export class BrokerUnreachable extends CliError {
   }
 }
 
+/** A 2xx answer that is not the broker's JSON: something else listens at --broker. Exit 1. */
+export class UnexpectedAnswer extends CliError {
+  readonly exitCode = EXIT.refused;
+  describe(): string[] {
+    return [`error: ${this.message}`, 'what to do: check that --broker (or METABROKER_URL) points at a metabroker.'];
+  }
+}
+
 /** A refusal with the broker's code: exit 1. */
 export class BrokerRefusal extends CliError {
   readonly exitCode = EXIT.refused;

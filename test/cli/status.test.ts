@@ -4,6 +4,7 @@
  * several broker URLs, and the unreachable broker (exit 3).
  */
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, test } from 'node:test';
@@ -324,5 +325,37 @@ test('a broker that accepts but never answers: exit 3 after --timeout', async ()
   } finally {
     for (const s of sockets) s.destroy();
     await new Promise<void>((resolve) => silent.close(() => resolve()));
+  }
+});
+
+test('something else answers at --broker: exit 1 saying the answer is not JSON; an answer cut off: exit 3', async () => {
+  const other = createHttpServer((req, res) => {
+    if (req.url?.startsWith('/api/v2/clusters/names')) res.end('<html>hello</html>');
+    else {
+      // Headers, then the connection drops mid-answer.
+      res.writeHead(200, { 'Content-Length': '100' });
+      res.write('{"cluster"');
+      res.socket?.destroy();
+    }
+  });
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    const html = await cli(['--broker', url, 'clusters', 'ls']);
+    assert.equal(html.code, 1);
+    assert.equal(
+      html.stderr,
+      [
+        'error: GET /api/v2/clusters/names?offset=0&limit=1000: the answer is not JSON ("<html>hello</html>")',
+        'what to do: check that --broker (or METABROKER_URL) points at a metabroker.',
+        '',
+      ].join('\n'),
+    );
+    const cut = await cli(['--broker', url, 'clusters', 'show', 'c1']);
+    assert.equal(cut.code, 3, cut.stderr);
+    assert.match(cut.stderr, new RegExp(`^error: cannot reach the broker:\n  ${url}: .*(cut off|while answering|connection reset)`));
+  } finally {
+    other.closeAllConnections();
+    await new Promise<void>((resolve) => other.close(() => resolve()));
   }
 });

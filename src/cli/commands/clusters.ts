@@ -34,8 +34,8 @@ export async function listClusters(ctx: Context): Promise<void> {
 
 async function readCluster(ctx: Context, name: string): Promise<{ body: string; view: ClusterView }> {
   const path = `/clusters/meta/${seg(name)}`;
-  const body = await ctx.client.call('GET', path);
-  const view = (JSON.parse(body) as { cluster: ClusterView | null }).cluster;
+  const { text: body, value } = await ctx.client.callJson<{ cluster: ClusterView | null }>('GET', path);
+  const view = value.cluster;
   if (view === null) {
     if (ctx.json) ctx.printBody(body);
     throw new BrokerRefusal('CLUSTER_NOT_FOUND', 200, undefined, `GET /api/v2${path} gave {"cluster":null}`);
@@ -144,9 +144,9 @@ export function removeCluster(ctx: Context, name: string): Promise<void> {
 
 /** PATCH /clusters/nodes and PUT /clusters/nodes answer the nodes added. */
 async function grow(ctx: Context, method: 'PATCH' | 'PUT', name: string, body: unknown): Promise<void> {
-  const answer = await ctx.client.call(method, `/clusters/nodes/${seg(name)}`, body);
-  if (ctx.json) return ctx.printBody(answer);
-  const nodes = JSON.parse(answer) as NodeView[];
+  const answer = await ctx.client.callJson<NodeView[]>(method, `/clusters/nodes/${seg(name)}`, body);
+  if (ctx.json) return ctx.printBody(answer.text);
+  const nodes = answer.value;
   const rows = nodes.map((n) => [n.address, n.proxy_address, n.repl.role]);
   ctx.print(
     `added ${plural(nodes.length, 'node')} to ${name}; ` +

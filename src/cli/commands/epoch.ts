@@ -19,9 +19,9 @@ export async function bumpEpoch(ctx: Context, epoch: number): Promise<void> {
 
 /** PUT /epoch/recovery: asks every proxy for its epoch and moves past the largest. */
 export async function recoverEpoch(ctx: Context): Promise<void> {
-  const answer = await ctx.client.call('PUT', '/epoch/recovery');
-  if (ctx.json) return ctx.printBody(answer);
-  const failed = (JSON.parse(answer) as { failed_addresses: string[] }).failed_addresses;
+  const answer = await ctx.client.callJson<{ failed_addresses: string[] }>('PUT', '/epoch/recovery');
+  if (ctx.json) return ctx.printBody(answer.text);
+  const failed = answer.value.failed_addresses;
   const epoch = (await readMetadata(ctx.client)).global_epoch;
   const missing = failed.length === 0 ? 'every proxy answered' : `${failed.length} did not answer: ${listOf(failed)}`;
   ctx.print(`epoch recovered: global epoch now ${epoch}; ${missing}`);

@@ -8,9 +8,9 @@ import { table } from '../render.js';
 
 /** `-o json`: GET /failures as is. The table adds each proxy's cluster and whether it was failed over. */
 export async function listFailures(ctx: Context): Promise<void> {
-  const body = await ctx.client.call('GET', '/failures');
+  const { text: body, value } = await ctx.client.callJson<{ addresses: string[] }>('GET', '/failures');
   if (ctx.json) return ctx.printBody(body);
-  const reported = (JSON.parse(body) as { addresses: string[] }).addresses;
+  const reported = value.addresses;
   if (reported.length === 0) {
     ctx.print('no proxy is reported failed');
     return;
@@ -33,9 +33,9 @@ export async function listFailures(ctx: Context): Promise<void> {
 
 /** POST /proxies/failover/ADDR answers `{"proxy": the replacement's view}`, or null for a free proxy. */
 export async function failover(ctx: Context, address: string): Promise<void> {
-  let answer: string;
+  let answer: { text: string; value: { proxy: ProxyView | null } };
   try {
-    answer = await ctx.client.call('POST', `/proxies/failover/${seg(address)}`);
+    answer = await ctx.client.callJson('POST', `/proxies/failover/${seg(address)}`);
   } catch (err) {
     // The broker keeps the takeover when it finds no replacement: say so, the generic hint does not.
     if (err instanceof BrokerRefusal && err.code === 'NO_AVAILABLE_RESOURCE') {
@@ -49,8 +49,8 @@ export async function failover(ctx: Context, address: string): Promise<void> {
     }
     throw err;
   }
-  if (ctx.json) return ctx.printBody(answer);
-  const replacement = (JSON.parse(answer) as { proxy: ProxyView | null }).proxy;
+  if (ctx.json) return ctx.printBody(answer.text);
+  const replacement = answer.value.proxy;
   if (replacement === null) {
     ctx.print(`marked ${address} failed; it served no cluster, so nothing needed replacing`);
     return;

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { storeFromValidDocument } from '../../domain/commands/restore.js';
 import { BrokerError } from '../../domain/errors.js';
 import type { MetaDocument } from '../../domain/types.js';
+import { parseAnswer } from '../client.js';
 import type { Context } from '../context.js';
 import { diffMetadata } from '../diff.js';
 import type { KeyChanges, MetadataDiff } from '../diff.js';
@@ -52,6 +53,8 @@ export async function backup(ctx: Context, file: string): Promise<void> {
   } finally {
     progress.stop();
   }
+  // Parsed before anything is written: a file that is not a document is no backup.
+  const doc = parseAnswer<MetaDocument>(text, 'GET /api/v2/metadata');
   if (file === '-') {
     ctx.streams.stdout.write(text);
     return;
@@ -61,7 +64,6 @@ export async function backup(ctx: Context, file: string): Promise<void> {
   } catch (err) {
     throw new UsageError(`cannot write ${file}: ${(err as Error).message}`);
   }
-  const doc = JSON.parse(text) as MetaDocument;
   const bytes = Buffer.byteLength(text);
   if (ctx.json) {
     ctx.printJson({
@@ -180,9 +182,7 @@ export async function restore(ctx: Context, file: string, yes: boolean): Promise
   const download = transferProgress(ctx, 'reading current metadata');
   let current: MetaDocument;
   try {
-    current = JSON.parse(
-      await ctx.client.call('GET', '/metadata', undefined, { onDownload: (d, t) => download.update(d, t) }),
-    ) as MetaDocument;
+    current = await ctx.client.get<MetaDocument>('/metadata', { onDownload: (d, t) => download.update(d, t) });
   } finally {
     download.stop();
   }

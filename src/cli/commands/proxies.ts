@@ -41,8 +41,8 @@ export async function listProxies(ctx: Context): Promise<void> {
 /** GET /proxies/meta/ADDR; `{"proxy": null}` is PROXY_NOT_FOUND (exit 1), after printing the body with -o json. */
 export async function showProxy(ctx: Context, address: string): Promise<void> {
   const path = `/proxies/meta/${seg(address)}`;
-  const body = await ctx.client.call('GET', path);
-  const proxy = (JSON.parse(body) as { proxy: ProxyView | null }).proxy;
+  const { text: body, value } = await ctx.client.callJson<{ proxy: ProxyView | null }>('GET', path);
+  const proxy = value.proxy;
   if (ctx.json) ctx.printBody(body);
   if (proxy === null)
     throw new BrokerRefusal('PROXY_NOT_FOUND', 200, undefined, `GET /api/v2${path} gave {"proxy":null}`);

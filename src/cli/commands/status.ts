@@ -74,9 +74,7 @@ export async function gatherStatus(ctx: Context): Promise<StatusReport> {
     readClusterViews(client),
     readAddressList(client, '/proxies/failed/addresses'),
     readAddressList(client, '/failures'),
-    client
-      .call('POST', '/resources/failures/check')
-      .then((text) => JSON.parse(text) as { hosts_cannot_fail: string[] }),
+    client.callJson<{ hosts_cannot_fail: string[] }>('POST', '/resources/failures/check').then((a) => a.value),
   ]);
   const serving = proxiesInClusters(views);
   const failedSet = new Set(failed);
