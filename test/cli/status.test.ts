@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import type { ClusterView, MetaDocument } from '../../src/domain/types.js';
 import { freePort, startBroker } from '../helpers/broker-process.js';
 import type { BrokerProcess } from '../helpers/broker-process.js';
-import { cli, cliOk, loadDocument, smallFleet, startCli } from '../helpers/cli.js';
+import { cli, cliOk, loadDocument, smallFleet, startCli, startCliInTerminal } from '../helpers/cli.js';
 
 let broker: BrokerProcess;
 
@@ -253,6 +253,18 @@ test('status --watch: Enter refreshes at once and the frame lists the changes', 
       '',
     ].join('\n'),
   );
+});
+
+test('status --watch on a terminal: each refresh clears the screen under a timed title', async () => {
+  await loadDocument(broker, oneCluster());
+  const watch = startCliInTerminal(['--broker', broker.origin, 'status', '--watch', '--count', '2', '--interval', '0.1']);
+  const result = await watch.exited;
+  assert.equal(result.code, 0, result.stdout);
+  const frames = result.stdout.replace(/\r\n/g, '\n').split('\x1b[H\x1b[2J').slice(1);
+  assert.equal(frames.length, 2, result.stdout);
+  assert.match(frames[0]!, /^metabroker status, every 0\.1s, refresh 1 at \d\d:\d\d:\d\d UTC \(Enter refreshes now, Ctrl-C stops\)\n/);
+  assert.match(frames[1]!, /^metabroker status, every 0\.1s, refresh 2 at /);
+  assert.ok(frames[1]!.endsWith('\nno change since the previous refresh\n'), frames[1]);
 });
 
 test('status --watch -o json: one object per refresh with its changes', async () => {
