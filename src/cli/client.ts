@@ -206,13 +206,19 @@ export class BrokerClient {
         );
       });
       // One bound on the whole exchange: a broker that accepts but never answers counts as unreachable.
+      let sent = false;
+      req.on('finish', () => (sent = true));
       const timer = setTimeout(() => {
         const seconds = this.timeoutMs / 1000;
-        finish(
-          answered
-            ? new BrokerUnreachable([`${base}: the answer did not complete within ${seconds} s`])
-            : new NoAnswer(`no answer within ${seconds} s`),
-        );
+        if (answered) {
+          finish(new BrokerUnreachable([`${base}: the answer did not complete within ${seconds} s`]));
+        } else if (sent && method !== 'GET') {
+          // A write that went out may be applied even though no answer came: sending it elsewhere could apply it twice.
+          const note = `no answer within ${seconds} s to a ${method} that was sent; check whether it was applied`;
+          finish(new BrokerUnreachable([`${base}: ${note}`]));
+        } else {
+          finish(new NoAnswer(`no answer within ${seconds} s`));
+        }
         req.destroy();
       }, this.timeoutMs);
       req.on('error', (err: NodeJS.ErrnoException) => {

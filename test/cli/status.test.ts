@@ -334,6 +334,13 @@ test('a broker that accepts but never answers: exit 3 after --timeout', async ()
     const r = await cli(['--broker', url, '--timeout', '0.3', 'clusters', 'ls']);
     assert.equal(r.code, 3, r.stderr);
     assert.ok(r.stderr.includes(`${url}: no answer within 0.3 s`), r.stderr);
+
+    // A write that went out unanswered is not sent to the next URL: it may have been applied.
+    await loadDocument(broker, oneCluster());
+    const write = await cli(['--broker', `${url},${broker.origin}`, '--timeout', '0.3', 'epoch', 'bump', '99']);
+    assert.equal(write.code, 3, write.stderr);
+    assert.ok(write.stderr.includes(`${url}: no answer within 0.3 s to a PUT that was sent; check whether it was applied`));
+    assert.equal((JSON.parse(await ok('GET', '/metadata')) as MetaDocument).global_epoch, 10);
   } finally {
     for (const s of sockets) s.destroy();
     await new Promise<void>((resolve) => silent.close(() => resolve()));
