@@ -19,7 +19,7 @@ build: install
 	npx tsc -p tsconfig.json
 
 run: build
-	$(NODE) dist/src/main.js $(CONFIG)
+	$(NODE) dist/src/cli/main.js serve $(CONFIG)
 
 test: build
 	$(NODE) --test --test-concurrency=2 $$(find dist/test -name '*.test.js' | sort)

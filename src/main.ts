@@ -2,9 +2,12 @@
  * The broker process: configuration, the owner thread and reader pool, the
  * HTTP server. SIGTERM or SIGINT stops accepting, finishes the writes in
  * flight, flushes the metadata file when configured, and exits 0.
+ * Importing this module starts nothing; running it as the entry point does.
  */
 import { randomBytes } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, describeConfig, loadConfig } from './config.js';
 import type { BrokerConfig } from './config.js';
 import { startServer } from './http/server.js';
@@ -119,19 +122,39 @@ function etcdOptions(config: BrokerConfig) {
   };
 }
 
-let config: BrokerConfig;
-try {
-  config = loadConfig(process.argv.slice(2), process.env);
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`metabroker: configuration error: ${err.message}\n`);
-    process.exit(2);
+/**
+ * Starts the broker with its command-line arguments (the config file, if
+ * any): `node dist/src/main.js [config.toml]` and `metabroker serve`.
+ * A configuration error exits 2; anything else that stops the start exits 1.
+ */
+export function serveBroker(args: readonly string[], env: NodeJS.ProcessEnv = process.env): void {
+  let config: BrokerConfig;
+  try {
+    config = loadConfig(args, env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`metabroker: configuration error: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
   }
-  throw err;
+  const log = createLogger({ debug: config.debug });
+  log.info({ config: describeConfig(config) }, 'starting');
+  run(config, log).catch((err: unknown) => {
+    log.fatal({ err: err instanceof Error ? err.message : String(err) }, 'failed to start');
+    process.exit(1);
+  });
 }
-const log = createLogger({ debug: config.debug });
-log.info({ config: describeConfig(config) }, 'starting');
-run(config, log).catch((err: unknown) => {
-  log.fatal({ err: err instanceof Error ? err.message : String(err) }, 'failed to start');
-  process.exit(1);
-});
+
+/** True when node was started on this file, not when the command line imports it. */
+function isEntryPoint(): boolean {
+  const started = process.argv[1];
+  if (started === undefined) return false;
+  try {
+    return realpathSync(started) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) serveBroker(process.argv.slice(2));
