@@ -63,6 +63,9 @@ export class EtcdMember {
     return `http://${this.host}:${this.peerPort}`;
   }
 
+  /** Whether this member keeps the test process alive (false for the shared cluster). */
+  holdsProcess = true;
+
   start(state: 'new' | 'existing' = 'new'): void {
     this.stderr = '';
     this.child = spawn(
@@ -85,6 +88,11 @@ export class EtcdMember {
     );
     this.child.stderr!.setEncoding('utf8');
     this.child.stderr!.on('data', (chunk: string) => (this.stderr = (this.stderr + chunk).slice(-4000)));
+    if (!this.holdsProcess) {
+      // The exit handler below kills it; it must not keep the test process running.
+      this.child.unref();
+      (this.child.stderr as unknown as { unref?: () => void }).unref?.();
+    }
     live.add(this);
   }
 
@@ -163,12 +171,15 @@ async function healthy(member: EtcdMember): Promise<boolean> {
 }
 
 /** Starts an etcd cluster of `size` members on this process's loopback address and waits for it to be healthy. */
-export async function startEtcdCluster(size: number): Promise<EtcdCluster> {
+export async function startEtcdCluster(size: number, holdsProcess = true): Promise<EtcdCluster> {
   const host = processLoopback();
   const specs = Array.from({ length: size }, (_, i) => ({ name: `m${i}`, client: ownPort(), peer: ownPort() }));
   const initial = specs.map((s) => `${s.name}=http://${host}:${s.peer}`).join(',');
   const members = specs.map((s) => new EtcdMember(s.name, host, s.client, s.peer, initial));
-  for (const m of members) m.start();
+  for (const m of members) {
+    m.holdsProcess = holdsProcess;
+    m.start();
+  }
   const cluster = new EtcdCluster(members);
   await cluster.waitHealthy();
   return cluster;
@@ -180,6 +191,6 @@ let shared: Promise<EtcdCluster> | null = null;
 export function sharedEtcdCluster(): Promise<EtcdCluster> {
   const missing = etcdMissing();
   if (missing !== null) return Promise.reject(new Error(missing));
-  shared ??= startEtcdCluster(1);
+  shared ??= startEtcdCluster(1, false);
   return shared;
 }

@@ -50,6 +50,18 @@ test('loadConfig: no file and no environment gives the reference defaults', () =
       maxMetadataBodyBytes: 268435456,
       idleTimeoutSeconds: 10,
       readerThreads: 0,
+      storage: 'file',
+      etcdEndpoints: ['http://127.0.0.1:2379'],
+      etcdPrefix: '/metabroker/',
+      etcdLeaseTtl: 5,
+      etcdTimeoutMs: 2000,
+      etcdMaxTxnOps: 128,
+      etcdUsername: '',
+      etcdPassword: '',
+      etcdCaFile: '',
+      etcdCertFile: '',
+      etcdKeyFile: '',
+      advertiseAddress: '127.0.0.1:7799',
       configFile: null,
     },
   );
@@ -201,4 +213,36 @@ test('deploy/metabroker.toml: sets every key and loads cleanly', () => {
   assert.equal(cfg.recoverFromMetaFile, true);
   assert.equal(cfg.autoUpdateMetaFile, true);
   assert.equal(cfg.metaFilename, 'metadata', 'relative, so that it lands in the unit working directory');
+});
+
+test('loadConfig: etcd mode keys, from the file and the environment', () => {
+  const path = tomlFile('storage = "etcd"\netcd_endpoints = ["http://10.0.0.1:2379", "https://10.0.0.2:2379/"]\netcd_prefix = "/fleet-a/"\n');
+  const cfg = loadConfig([path], { UNDERMOON_ETCD_LEASE_TTL: '3', UNDERMOON_ADVERTISE_ADDRESS: '10.0.0.9:7799' });
+  assert.equal(cfg.storage, 'etcd');
+  assert.deepEqual(cfg.etcdEndpoints, ['http://10.0.0.1:2379', 'https://10.0.0.2:2379']);
+  assert.equal(cfg.etcdPrefix, '/fleet-a/');
+  assert.equal(cfg.etcdLeaseTtl, 3);
+  assert.equal(cfg.advertiseAddress, '10.0.0.9:7799');
+  assert.deepEqual(loadConfig([], { UNDERMOON_ETCD_ENDPOINTS: 'http://a:1, http://b:2' }).etcdEndpoints, ['http://a:1', 'http://b:2']);
+});
+
+test('loadConfig: bad etcd settings stop the start, naming the key', () => {
+  const cases: [Record<string, string>, ConfigKey][] = [
+    [{ UNDERMOON_STORAGE: 'redis' }, 'storage'],
+    [{ UNDERMOON_ETCD_ENDPOINTS: '10.0.0.1:2379' }, 'etcd_endpoints'],
+    [{ UNDERMOON_ETCD_ENDPOINTS: 'http://host' }, 'etcd_endpoints'],
+    [{ UNDERMOON_ETCD_PREFIX: 'metabroker' }, 'etcd_prefix'],
+    [{ UNDERMOON_ETCD_LEASE_TTL: '0' }, 'etcd_lease_ttl'],
+    [{ UNDERMOON_ETCD_TIMEOUT_MS: 'soon' }, 'etcd_timeout_ms'],
+    [{ UNDERMOON_ADVERTISE_ADDRESS: 'nohostport' }, 'advertise_address'],
+    [{ UNDERMOON_STORAGE: 'etcd', UNDERMOON_ADDRESS: '0.0.0.0:7799' }, 'advertise_address'],
+    [{ UNDERMOON_ETCD_CERT_FILE: '/etc/cert.pem' }, 'etcd_key_file'],
+  ];
+  for (const [env, key] of cases) assert.equal(configError(() => loadConfig([], env)).key, key, JSON.stringify(env));
+});
+
+test('describeConfig: redacts the etcd password', () => {
+  const described = describeConfig(loadConfig([], { UNDERMOON_ETCD_PASSWORD: 'hunter2' }));
+  assert.equal(described.etcd_password, '<redacted>');
+  assert.doesNotMatch(JSON.stringify(described), /hunter2/);
 });
