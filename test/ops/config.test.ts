@@ -246,3 +246,10 @@ test('describeConfig: redacts the etcd password', () => {
   assert.equal(described.etcd_password, '<redacted>');
   assert.doesNotMatch(JSON.stringify(described), /hunter2/);
 });
+
+test('deploy/etcd/broker-*.toml: three brokers over one etcd cluster load cleanly, each on its own port', () => {
+  const configs = [1, 2, 3].map((i) => loadConfig([findRepoFile(`deploy/etcd/broker-${i}.toml`)], {}));
+  assert.deepEqual(configs.map((c) => c.storage), ['etcd', 'etcd', 'etcd']);
+  assert.equal(new Set(configs.map((c) => c.port)).size, 3);
+  for (const c of configs) assert.equal(c.etcdEndpoints.length, 3);
+});
