@@ -30,6 +30,7 @@ test-unit: build
 
 bench: build
 	$(NODE) dist/bench/run.js
+	$(NODE) dist/bench/etcd.js
 
 clean:
 	rm -rf dist .build

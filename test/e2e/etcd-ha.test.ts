@@ -6,7 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Agent } from 'node:http';
-import { request, startBroker } from '../helpers/broker-process.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { request, startBroker, tempDir } from '../helpers/broker-process.js';
 import type { BrokerProcess, HttpAnswer } from '../helpers/broker-process.js';
 import { etcdMissing, ownPort, processLoopback, startEtcdCluster } from '../helpers/etcd-cluster.js';
 import type { EtcdCluster } from '../helpers/etcd-cluster.js';
@@ -227,8 +230,8 @@ test('leader SIGSTOPped past its lease, then SIGCONT: it commits nothing after w
     }
     await waitFor(() => paused.broker.logs.some((l) => l.msg === 'stepped down from leadership'), 10_000, 'the woken broker stepping down');
     assert.equal(paused.leads, false);
-    const expected = JSON.stringify(await doc(newLeader));
-    await waitFor(async () => JSON.stringify(await doc(paused)) === expected, 10_000, 'the woken broker catching up');
+    const expected = await doc(newLeader);
+    await waitFor(async () => isDeepStrictEqual(await doc(paused), expected), 10_000, 'the woken broker catching up');
     // And it forwards writes to the new leader from now on.
     const body = proxyBody();
     assert.equal((await paused.call('POST', '/proxies/meta', body)).status, 200);
@@ -263,6 +266,10 @@ test('one etcd member SIGKILLed: service continues; quorum lost: writes answer 5
       }
     }
     assert.ok(refused > 0);
+    // Each broker says how stale its snapshot may be.
+    for (const n of nodes) {
+      await waitFor(async () => metric((await n.call('GET', '/metrics')).text, 'etcd_stale_seconds') > 0, 10_000, 'etcd_stale_seconds above 0');
+    }
 
     first!.start('existing');
     second!.start('existing');
@@ -273,6 +280,56 @@ test('one etcd member SIGKILLed: service continues; quorum lost: writes answer 5
     await stopGroup(nodes);
     for (const m of etcd.members) if (!m.child || m.child.exitCode !== null || m.child.signalCode !== null) m.start('existing');
     await etcd.waitHealthy();
+  }
+});
+
+/** The value of an unlabelled (or first labelled) sample in a Prometheus text exposition. */
+function metric(text: string, name: string, labels = ''): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name}{`)));
+  return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+test('an empty prefix imports the metadata file (the way over from file mode); metrics show roles, commits and leadership changes', async () => {
+  const source = await startGroup(1);
+  let imported: Node[] = [];
+  try {
+    const [only] = source;
+    for (let i = 0; i < 6; i++) assert.equal((await only!.call('POST', '/proxies/meta', proxyBody())).status, 200);
+    assert.equal((await only!.call('POST', '/clusters/meta/imported', { node_number: 4 })).status, 200);
+    const exported = (await only!.call('GET', '/metadata')).text;
+    const dir = tempDir();
+    writeFileSync(join(dir, 'metadata'), exported);
+    const prefix = `/import-${process.pid}-${++prefixes}/`;
+    const env = {
+      UNDERMOON_STORAGE: 'etcd',
+      UNDERMOON_ETCD_ENDPOINTS: etcd.endpoints.join(','),
+      UNDERMOON_ETCD_PREFIX: prefix,
+      UNDERMOON_ETCD_LEASE_TTL: String(LEASE_TTL_SECONDS),
+      UNDERMOON_RECOVER_FROM_META_FILE: 'true',
+      UNDERMOON_META_FILENAME: join(dir, 'metadata'),
+    };
+    for (let i = 0; i < 2; i++) {
+      const port = ownPort();
+      const broker = await startBroker({ env: { ...env, UNDERMOON_ADDRESS: `${processLoopback()}:${port}` } });
+      imported.push(new Node(broker, processLoopback()));
+    }
+    await waitFor(() => imported.some((n) => n.leads), 10_000, 'a leader');
+    for (const n of imported) {
+      // Same document; key order may differ (etcd returns keys sorted).
+      await waitFor(async () => isDeepStrictEqual(await doc(n), JSON.parse(exported)), 10_000, 'the imported document');
+    }
+    const leader = leaderOf(imported);
+    const follower = imported.find((n) => n !== leader)!;
+    assert.equal((await follower.call('POST', '/proxies/meta', proxyBody())).status, 200);
+    const leaderMetrics = (await leader.call('GET', '/metrics')).text;
+    assert.equal(metric(leaderMetrics, 'broker_role', '{role="leader"}'), 1);
+    assert.ok(metric(leaderMetrics, 'etcd_commit_seconds_count') >= 1);
+    const followerMetrics = (await follower.call('GET', '/metrics')).text;
+    assert.equal(metric(followerMetrics, 'broker_role', '{role="follower"}'), 1);
+    assert.equal(metric(followerMetrics, 'broker_leadership_changes_total'), 0);
+  } finally {
+    await stopGroup(source);
+    await stopGroup(imported);
   }
 });
 
