@@ -14,7 +14,7 @@ import { startServer } from './http/server.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { BrokerMetrics } from './metrics.js';
-import { ThreadedBackend } from './rpc/threaded-backend.js';
+import { ThreadedBackend } from './frontend/threaded-backend.js';
 
 function isLoopback(host: string): boolean {
   if (host === 'localhost' || host === '::1') return true;

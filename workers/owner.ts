@@ -16,7 +16,7 @@ import { OwnerEngine } from '../src/owner/engine.js';
 import { loadMetaFile, removeStaleTempFiles } from '../src/persistence.js';
 import { replicateOnce } from '../src/replication.js';
 import type { OwnerInbound, OwnerOptions, OwnerOutbound } from '../src/rpc/messages.js';
-import { nowSeconds } from '../src/service/backend.js';
+import { nowSeconds } from '../src/service/clock.js';
 import { SnapshotPublisher } from '../src/snapshot/publisher.js';
 import { FileStorage } from '../src/storage/file.js';
 import type { EtcdStorage } from '../src/storage/etcd.js';

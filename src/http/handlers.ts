@@ -7,7 +7,7 @@
 import { UNDERMOON_API_VERSION } from '../domain/constants.js';
 import type { Command } from '../domain/commands.js';
 import type { CommandReply, QueryReply, QueryRequest } from '../rpc/messages.js';
-import type { Backend } from '../service/backend.js';
+import type { Backend } from '../rpc/backend.js';
 import { codeReply, errorReply, jsonReply, jsonTextReply, replyForThrown, textReply } from './reply.js';
 import type { Reply } from './reply.js';
 import { parseCountParam, parseJsonBody, parsePage } from './request.js';

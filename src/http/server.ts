@@ -8,7 +8,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { HttpRequest, HttpResponse, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
-import type { Backend } from '../service/backend.js';
+import type { Backend } from '../rpc/backend.js';
 import { createDeps, runHandler } from './handlers.js';
 import type { FetchProxyEpochs, RenderMetrics } from './handlers.js';
 import type { QueryReply } from '../rpc/messages.js';

@@ -1,7 +1,6 @@
 /**
- * The protocol between the HTTP front end and whatever answers it: the
- * in-process LocalBackend, or the owner thread and reader pool. Everything
- * here is plain data that survives structured clone.
+ * The protocol between the HTTP front end, the owner thread and the reader
+ * threads. Everything here is plain data that survives structured clone.
  */
 import type { Command } from '../domain/commands.js';
 import type { WireError } from '../domain/errors.js';
@@ -67,7 +66,27 @@ export interface OwnerOptions {
   readonly apiToken: string;
   readonly debug: boolean;
   /** etcd mode when set; file mode otherwise. */
-  readonly etcd?: import('../storage/etcd.js').EtcdOptions | undefined;
+  readonly etcd?: EtcdOptions | undefined;
+}
+
+/** How the owner thread reaches etcd and presents itself to the other brokers. */
+export interface EtcdOptions {
+  readonly endpoints: readonly string[];
+  /** Key prefix; every key of this broker group lives under it. */
+  readonly prefix: string;
+  readonly leaseTtlSeconds: number;
+  /** Deadline of one etcd request. */
+  readonly timeoutMs: number;
+  /** Writes per transaction; etcd's --max-txn-ops (128 by default). */
+  readonly maxTxnOps: number;
+  /** This broker's identity and the URL other brokers forward writes to. */
+  readonly brokerId: string;
+  readonly advertiseUrl: string;
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+  readonly caFile?: string | undefined;
+  readonly certFile?: string | undefined;
+  readonly keyFile?: string | undefined;
 }
 
 export interface Timings {

@@ -15,8 +15,7 @@ import { Etcd3 } from 'etcd3';
 import type { IOptions, IKeyValue, Lease, Namespace, Watcher } from 'etcd3';
 import type { MutableStore } from '../domain/types.js';
 import type { Logger } from '../log.js';
-import type { OwnerEngine } from '../owner/engine.js';
-import type { ChangeSummary } from '../rpc/messages.js';
+import type { ChangeSummary, EtcdOptions } from '../rpc/messages.js';
 import {
   applyKeyEvents,
   batchWrites,
@@ -30,26 +29,8 @@ import {
 } from './etcd-layout.js';
 import type { KeyEvent, KeyWrite } from './etcd-layout.js';
 import { StorageError } from './storage.js';
-import type { CommitRequest, Storage } from './storage.js';
+import type { CommitRequest, DurableTarget, Storage } from './storage.js';
 
-export interface EtcdOptions {
-  readonly endpoints: readonly string[];
-  /** Key prefix; every key of this broker group lives under it. */
-  readonly prefix: string;
-  readonly leaseTtlSeconds: number;
-  /** Deadline of one etcd request. */
-  readonly timeoutMs: number;
-  /** Writes per transaction; etcd's --max-txn-ops (128 by default). */
-  readonly maxTxnOps: number;
-  /** This broker's identity and the URL other brokers forward writes to. */
-  readonly brokerId: string;
-  readonly advertiseUrl: string;
-  readonly username?: string | undefined;
-  readonly password?: string | undefined;
-  readonly caFile?: string | undefined;
-  readonly certFile?: string | undefined;
-  readonly keyFile?: string | undefined;
-}
 
 export type Role = 'leader' | 'follower';
 
@@ -105,7 +86,7 @@ function describe(err: unknown): string {
 export class EtcdStorage implements Storage {
   private readonly client: Etcd3;
   private readonly ns: Namespace;
-  private engine: OwnerEngine | null = null;
+  private engine: DurableTarget | null = null;
   private watcher: Watcher | null = null;
   private lease: Lease | null = null;
   private role: Role = 'follower';
@@ -153,7 +134,7 @@ export class EtcdStorage implements Storage {
    * Starts following etcd from `revision` and campaigning. `initialStore`
    * is written as the first document if this broker wins an empty prefix.
    */
-  async start(engine: OwnerEngine, revision: number, initialStore: () => MutableStore | null): Promise<void> {
+  async start(engine: DurableTarget, revision: number, initialStore: () => MutableStore | null): Promise<void> {
     this.engine = engine;
     this.initialStore = initialStore;
     this.watcher = await this.ns.watch().prefix('').startRevision(String(revision + 1)).create();

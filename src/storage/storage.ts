@@ -8,7 +8,9 @@
 import type { CommandKind } from '../domain/commands.js';
 import type { ErrorCode } from '../domain/errors.js';
 import type { ChangeSet } from '../domain/store.js';
+import type { Draft } from '../domain/store.js';
 import type { MutableStore } from '../domain/types.js';
+import type { ChangeSummary } from '../rpc/messages.js';
 
 export interface CommitRequest {
   readonly kind: CommandKind;
@@ -38,4 +40,16 @@ export interface Storage {
   commit(request: CommitRequest): number | Promise<number>;
   /** Whether a write may be attempted here now; otherwise the error to answer with at once. */
   writable(): StorageError | null;
+}
+
+/**
+ * What a storage that follows other writers (etcd) needs of the owner:
+ * its queue, and a way to publish changes that are already durable.
+ */
+export interface DurableTarget {
+  /** Storage revision of the newest published change. */
+  revision: number;
+  serial<T>(task: () => T | Promise<T>): Promise<T>;
+  applyDurable(mutate: (draft: Draft) => void, revision: number): ChangeSummary | null;
+  replaceDurable(next: MutableStore, revision: number): ChangeSummary;
 }

@@ -12,10 +12,10 @@ import type { FetchProxyEpochs, RenderMetrics } from '../../src/http/handlers.js
 import { startServer } from '../../src/http/server.js';
 import type { RequestInfo, RunningServer } from '../../src/http/server.js';
 import type { ReadSettings } from '../../src/rpc/messages.js';
-import { ThreadedBackend } from '../../src/rpc/threaded-backend.js';
-import type { ThreadedOptions } from '../../src/rpc/threaded-backend.js';
-import { LocalBackend } from '../../src/service/backend.js';
-import type { Backend } from '../../src/service/backend.js';
+import { ThreadedBackend } from '../../src/frontend/threaded-backend.js';
+import type { ThreadedOptions } from '../../src/frontend/threaded-backend.js';
+import { LocalBackend } from './local-backend.js';
+import type { Backend } from '../../src/rpc/backend.js';
 import { sharedEtcdCluster } from './etcd-cluster.js';
 
 export const SETTINGS: ReadSettings = { failureTtl: 60, failureQuorum: 1, migrationLimit: 1 };

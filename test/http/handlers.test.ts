@@ -8,7 +8,7 @@ import { runHandler } from '../../src/http/handlers.js';
 import type { ParsedRequest } from '../../src/http/request.js';
 import { matchRoute } from '../../src/http/routes.js';
 import type { CommandReply, QueryReply, QueryRequest } from '../../src/rpc/messages.js';
-import type { Backend } from '../../src/service/backend.js';
+import type { Backend } from '../../src/rpc/backend.js';
 
 type Call = { query: QueryRequest; min: number | undefined } | { command: Command };
 

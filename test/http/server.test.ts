@@ -8,9 +8,9 @@ import { emptyStore } from '../../src/domain/store.js';
 import type { ErrorCode } from '../../src/domain/errors.js';
 import type { Command } from '../../src/domain/commands.js';
 import type { CommandReply, QueryReply, QueryRequest } from '../../src/rpc/messages.js';
-import { LocalBackend } from '../../src/service/backend.js';
+import { LocalBackend } from '../helpers/local-backend.js';
 import { RawConnection } from '../helpers/raw-http.js';
-import type { Backend } from '../../src/service/backend.js';
+import type { Backend } from '../../src/rpc/backend.js';
 import {
   addProxies,
   call,

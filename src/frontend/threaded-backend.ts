@@ -13,10 +13,10 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { Command } from '../domain/commands.js';
 import { BrokerError } from '../domain/errors.js';
-import type { Backend } from '../service/backend.js';
+import type { Backend } from '../rpc/backend.js';
 import { allocateSnapshotBuffers, kGeneration } from '../snapshot/layout.js';
 import type { SnapshotBuffers } from '../snapshot/layout.js';
-import type { ChangeSummary, CommandReply, OwnerEvent, OwnerOptions, OwnerOutbound, QueryReply, QueryRequest, ReadSettings, ReaderReply, Timings } from './messages.js';
+import type { ChangeSummary, CommandReply, OwnerEvent, OwnerOptions, OwnerOutbound, QueryReply, QueryRequest, ReadSettings, ReaderReply, Timings } from '../rpc/messages.js';
 
 export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers'> {
   /** Reader threads; 0 picks one per core beyond the front end's, at least 1. */

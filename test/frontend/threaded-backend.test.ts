@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ThreadedBackend } from '../../src/rpc/threaded-backend.js';
-import type { ThreadedOptions } from '../../src/rpc/threaded-backend.js';
+import { ThreadedBackend } from '../../src/frontend/threaded-backend.js';
+import type { ThreadedOptions } from '../../src/frontend/threaded-backend.js';
 import { proxyAddress } from '../fixtures/stores.js';
 import { threadedTestOptions } from '../helpers/http.js';
 

@@ -1,0 +1,28 @@
+/**
+ * What the HTTP layer talks to: the production ThreadedBackend
+ * (src/frontend) or, in tests, an in-process backend over one store. Both
+ * answer with the same bytes.
+ */
+import type { Command } from '../domain/commands.js';
+import type { CommandReply, QueryReply, QueryRequest } from './messages.js';
+
+export interface Backend {
+  /** Answers a read from a snapshot at least as new as `minGeneration`. */
+  query(q: QueryRequest, minGeneration?: number): Promise<QueryReply>;
+  /**
+   * The answer to a read if one is at hand without waiting (a fresh cached
+   * answer), else null. Lets the front end answer steady polling
+   * synchronously, with no promise or thread hop.
+   */
+  cached?(q: QueryRequest): QueryReply | null;
+  /** Applies a write in arrival order. */
+  command(cmd: Command): Promise<CommandReply>;
+  /** The generation of the newest published snapshot. */
+  generation(): number;
+  /** etcd mode: whether writes are applied here, forwarded to the leader's URL, or refused (url null). */
+  writeTarget?(): { readonly local: true } | { readonly local: false; readonly url: string | null };
+  /** etcd mode: resolves once this broker published a change at `revision` or later, or after `timeoutMs`. */
+  waitForRevision?(revision: number, timeoutMs: number): Promise<void>;
+  /** Finishes writes in flight and stops. */
+  close(): Promise<void>;
+}
