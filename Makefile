@@ -2,7 +2,7 @@
 NODE ?= node
 CONFIG ?=
 
-.PHONY: all install build run test test-unit bench clean
+.PHONY: all install build run test test-unit lint fmt bench clean
 
 all: build
 
@@ -27,6 +27,16 @@ test: build
 # Domain tests only: fast, no threads or sockets.
 test-unit: build
 	$(NODE) --test $$(find dist/test/domain -name '*.test.js' | sort)
+
+# Lint (ESLint with typescript-eslint, type-aware) and formatting (Prettier) checks.
+lint: install
+	npx eslint .
+	npx prettier --check .
+
+# Rewrites every file in the project's format.
+fmt: install
+	npx prettier --write .
+	npx eslint --fix .
 
 bench: build
 	$(NODE) dist/bench/run.js
