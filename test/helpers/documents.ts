@@ -11,7 +11,7 @@ export interface DocumentSpec {
   readonly proxies: readonly string[];
   /** Cluster name => chunks as [first proxy, second proxy]. */
   readonly clusters?: Readonly<Record<string, readonly (readonly [string, string])[]>>;
-  readonly failed?: readonly string[];
+  readonly failed?: readonly string[] | undefined;
   readonly failures?: Readonly<Record<string, Readonly<Record<string, number>>>>;
   readonly globalEpoch?: number;
 }
