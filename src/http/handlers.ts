@@ -12,7 +12,7 @@ import { codeReply, errorReply, jsonReply, jsonTextReply, replyForThrown, textRe
 import type { Reply } from './reply.js';
 import { parseCountParam, parseJsonBody, parsePage } from './request.js';
 import type { ParsedRequest } from './request.js';
-import { checkBody, toConfigChanges, toMetaDocument, toSlotRange } from './schemas.js';
+import { checkBody, toConfigChanges, toMetaDocument, toSlotRange } from '../wire/schemas.js';
 
 export interface ProxyEpochs {
   /** The largest epoch any proxy answered (0 when none did). */

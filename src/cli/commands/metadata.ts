@@ -85,7 +85,7 @@ export async function backup(ctx: Context, file: string): Promise<void> {
  */
 export async function checkMetadataFile(file: string): Promise<{ text: string; document: MetaDocument }> {
   // Compiling the broker's schemas takes a fifth of a second: only restore pays for it.
-  const { parseMetaDocument } = await import('../../http/schemas.js');
+  const { parseMetaDocument } = await import('../../wire/schemas.js');
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BrokerError } from '../../src/domain/errors.js';
-import { checkBody, toConfigChanges, toMetaDocument } from '../../src/http/schemas.js';
-import type { BodyName } from '../../src/http/schemas.js';
+import { checkBody, toConfigChanges, toMetaDocument } from '../../src/wire/schemas.js';
+import type { BodyName } from '../../src/wire/schemas.js';
 
 function rejects(name: BodyName, value: unknown): string {
   try {

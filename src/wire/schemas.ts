@@ -1,5 +1,7 @@
 /**
- * Request body schemas, compiled once at load, and the conversions from a
+ * The wire shapes, independent of HTTP: request bodies and the stored
+ * document (also read from the metadata file and by the command line).
+ * Schemas are compiled once at load, and the conversions from a
  * validated body to the domain's plain data. Unknown fields are ignored,
  * as serde does: every conversion builds fresh objects from the known
  * fields only, so nothing unknown reaches the store. A body that does not
