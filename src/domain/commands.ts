@@ -106,7 +106,8 @@ function dispatch(draft: Draft, cmd: Command, ctx: CommandContext): CommandValue
   }
 }
 
-const ALL_CHANGED: ChangeSet = {
+/** The change set of a whole store replaced. */
+export const ALL_CHANGED: ChangeSet = {
   clusters: new Set(),
   proxies: new Set(),
   failedProxies: true,

@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { checkMetadata } from '../domain/check.js';
-import { prepareCommand } from '../domain/commands.js';
+import { ALL_CHANGED, prepareCommand } from '../domain/commands.js';
 import type { Command } from '../domain/commands.js';
 import { Draft, replaceStore } from '../domain/store.js';
 import type { ChangeSet } from '../domain/store.js';
@@ -147,16 +147,6 @@ export class OwnerEngine {
   replaceDurable(next: MutableStore, revision: number): ChangeSummary {
     replaceStore(this.store, next);
     this.revision = revision;
-    return this.publish(FULL, true, revision);
+    return this.publish(ALL_CHANGED, true, revision);
   }
 }
-
-const FULL: ChangeSet = {
-  clusters: new Set(),
-  proxies: new Set(),
-  failedProxies: true,
-  failed: new Set(),
-  failures: new Set(),
-  epoch: true,
-  keys: true,
-};
