@@ -40,12 +40,17 @@ function readIfThere(path: string): string | undefined {
   }
 }
 
-test('auto_update_meta_file: a write the file cannot take answers 500 PERSISTENCE_IO_ERROR and changes nothing; once the path is fixed, writes go on', { timeout: 60_000 }, async (t) => {
+const PERSISTENCE_FAILURE =
+  'auto_update_meta_file: a write the file cannot take answers 500 PERSISTENCE_IO_ERROR and changes nothing; ' +
+  'once the path is fixed, writes go on';
+
+test(PERSISTENCE_FAILURE, { timeout: 60_000 }, async (t) => {
   const dir = tempDir();
   const stateDir = join(dir, 'state');
   mkdirSync(stateDir);
   const metaFile = join(stateDir, 'metadata');
-  const broker = await startBroker({ env: { UNDERMOON_AUTO_UPDATE_META_FILE: 'true', UNDERMOON_META_FILENAME: metaFile } });
+  const env = { UNDERMOON_AUTO_UPDATE_META_FILE: 'true', UNDERMOON_META_FILENAME: metaFile };
+  const broker = await startBroker({ env });
   t.after(() => broker.kill());
 
   for (const [host, i] of [[1, 1], [1, 2], [2, 1], [2, 2]] as const) {
@@ -97,9 +102,12 @@ test('auto_update_meta_file: a write the file cannot take answers 500 PERSISTENC
   assert.deepEqual(await broker.stop(), { code: 0, signal: null }, broker.describe());
 });
 
-test('update_meta_file_interval: the file is written on the timer, with no write request behind it', { timeout: 60_000 }, async (t) => {
+const PERIODIC = 'update_meta_file_interval: the file is written on the timer, with no write request behind it';
+
+test(PERIODIC, { timeout: 60_000 }, async (t) => {
   const metaFile = join(tempDir(), 'metadata');
-  const broker = await startBroker({ env: { UNDERMOON_UPDATE_META_FILE_INTERVAL: '1', UNDERMOON_META_FILENAME: metaFile } });
+  const env = { UNDERMOON_UPDATE_META_FILE_INTERVAL: '1', UNDERMOON_META_FILENAME: metaFile };
+  const broker = await startBroker({ env });
   t.after(() => broker.kill());
 
   // No request at all: the empty store appears on disk.
@@ -136,13 +144,18 @@ test('update_meta_file_interval: the file is written on the timer, with no write
   assert.equal(broker.logs.filter((l) => l.level === 'error').length, 0, broker.describe());
 });
 
-test('failure_ttl=1: a report disappears from GET /failures and GET /metadata on its own', { timeout: 60_000 }, async (t) => {
+const EXPIRY = 'failure_ttl=1: a report disappears from GET /failures and GET /metadata on its own';
+
+test(EXPIRY, { timeout: 60_000 }, async (t) => {
   const broker = await startBroker({ env: { UNDERMOON_FAILURE_TTL: '1', UNDERMOON_FAILURE_QUORUM: '1' } });
   t.after(() => broker.kill());
   const address = proxyBody(1, 1).proxy_address;
   assert.equal((await broker.call('POST', '/proxies/meta', proxyBody(1, 1))).status, 200);
 
-  const listed = async () => (await broker.call('GET', '/failures')).json<{ addresses: string[] }>().addresses.includes(address);
+  const listed = async () => {
+    const answer = await broker.call('GET', '/failures');
+    return answer.json<{ addresses: string[] }>().addresses.includes(address);
+  };
   const stored = async () => Object.hasOwn(JSON.parse(await metadataText(broker)).failures as object, address);
   // A one-second report can expire before it is read back; report again until both reads have seen it.
   await pollUntil(
@@ -155,6 +168,7 @@ test('failure_ttl=1: a report disappears from GET /failures and GET /metadata on
     0,
   );
   // No more requests but reads: the owner's timer forgets the report.
-  await pollUntil(async () => (!(await listed()) && !(await stored()) ? true : undefined), 10_000, 'the report expires', 100);
+  const gone = async () => (!(await listed()) && !(await stored()) ? true : undefined);
+  await pollUntil(gone, 10_000, 'the report expires', 100);
   assert.equal(broker.logs.filter((l) => l.level === 'error').length, 0, broker.describe());
 });

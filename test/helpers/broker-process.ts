@@ -268,7 +268,8 @@ export async function startBroker(options: SpawnOptions & { readonly startTimeou
   try {
     const line = await broker.waitForLog((l) => l.msg === 'listening' && typeof l.port === 'number', options.startTimeoutMs ?? 20_000, 'listening line');
     broker.port = line.port as number;
-    if (typeof line.address === 'string' && line.address !== '' && line.address !== '0.0.0.0' && line.address !== '::') broker.host = line.address;
+    const host = line.address;
+    if (typeof host === 'string' && host !== '' && host !== '0.0.0.0' && host !== '::') broker.host = host;
   } catch (err) {
     await broker.kill().catch(() => undefined);
     throw err;

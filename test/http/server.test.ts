@@ -264,8 +264,10 @@ test('a client that aborts mid-body leaves the server serving, and close() still
     const socket = connect(s.server.port, '127.0.0.1');
     socket.on('error', () => {});
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-    const head = 'POST /api/v2/proxies/meta HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n';
-    await new Promise<void>((resolve, reject) => socket.write(`${head}{"proxy_address":`, (err) => (err ? reject(err) : resolve())));
+    const head = ['POST /api/v2/proxies/meta HTTP/1.1', 'Host: 127.0.0.1', 'Content-Type: application/json'];
+    head.push('Content-Length: 100');
+    const sent = `${head.join('\r\n')}\r\n\r\n{"proxy_address":`;
+    await new Promise<void>((resolve, reject) => socket.write(sent, (err) => (err ? reject(err) : resolve())));
     socket.destroy();
     // One server thread, connections served in arrival order: once this later request is answered, the abort was seen.
     assert.equal(await (await fetch(`${s.api}/version`)).text(), '0.3.0');

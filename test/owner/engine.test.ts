@@ -33,7 +33,8 @@ class FakeStorage implements Storage {
 
   commit(request: CommitRequest): number | Promise<number> {
     // What the command would have made durable, taken before the owner rolls it back.
-    this.requests.push({ kind: request.kind, next: JSON.stringify(storeToDocument(request.next)), replacesStore: request.replacesStore });
+    const next = JSON.stringify(storeToDocument(request.next));
+    this.requests.push({ kind: request.kind, next, replacesStore: request.replacesStore });
     switch (this.mode) {
       case 'ok':
         return ++this.revision;
@@ -64,7 +65,8 @@ function rig(): Rig {
   const reader = new SnapshotReader(buffers);
   const storage = new FakeStorage();
   const logs: Rig['logs'] = [];
-  const log = createLogger({ debug: false }, { write: (line: string) => void logs.push(JSON.parse(line) as Rig['logs'][number]) });
+  const sink = { write: (line: string) => void logs.push(JSON.parse(line) as Rig['logs'][number]) };
+  const log = createLogger({ debug: false }, sink);
   const engine = new OwnerEngine(store, publisher, storage, {
     settings: { failureTtl: 60, failureQuorum: 1, migrationLimit: 1 },
     debug: true,
@@ -75,7 +77,15 @@ function rig(): Rig {
 }
 
 /** What anyone could observe of the owner: its store, its generation and revision, and what a reader sees. */
-function observed(r: Rig): { store: string; generation: number; revision: number; readerGeneration: number; readerStore: string } {
+interface Observed {
+  readonly store: string;
+  readonly generation: number;
+  readonly revision: number;
+  readonly readerGeneration: number;
+  readonly readerStore: string;
+}
+
+function observed(r: Rig): Observed {
   const { store, generation } = r.reader.refresh();
   return {
     store: snapshot(r.store),
@@ -109,10 +119,12 @@ for (const [mode, code] of [
   ['reject', 'STORAGE_UNAVAILABLE'],
   ['bug', 'INTERNAL_ERROR'],
 ] as const) {
-  test(`engine: a commit that fails (${mode}) rolls the command back, publishes nothing and answers ${code}`, async () => {
+  const name = `engine: a commit that fails (${mode}) rolls the command back, publishes nothing and answers ${code}`;
+  test(name, async () => {
     const r = rig();
     // A reported proxy first, so that the re-add below has something to recover.
-    assert.equal((await r.engine.execute({ kind: 'addFailure', address: free(r.store), reporter: 'r0' })).reply.ok, true);
+    const reported = await r.engine.execute({ kind: 'addFailure', address: free(r.store), reporter: 'r0' });
+    assert.equal(reported.reply.ok, true);
     r.storage.mode = mode;
     for (const cmd of writes(r.store)) {
       const before = observed(r);
@@ -128,7 +140,9 @@ for (const [mode, code] of [
     }
     const logged = r.logs.filter((l) => l.level === 'error');
     assert.equal(logged.length, writes(r.store).length, 'each failure is logged once');
-    if (mode !== 'bug') assert.ok(logged.every((l) => l.code === code && l.msg === 'change not committed; rolled back'));
+    if (mode !== 'bug') {
+      assert.ok(logged.every((l) => l.code === code && l.msg === 'change not committed; rolled back'));
+    }
 
     // The storage works again: the same writes succeed and are published, one generation each.
     r.storage.mode = 'ok';
@@ -153,7 +167,12 @@ test('engine: a write the storage refuses up front never reaches commit', async 
   r.storage.refuse = new StorageError('NOT_LEADER', 'broker b at http://b is the leader');
   const before = observed(r);
   const executed = await r.engine.execute({ kind: 'addCluster', name: 'other', nodeNumber: 4 });
-  assert.deepEqual(executed.reply, { ok: false, generation: before.generation, revision: before.revision, error: { code: 'NOT_LEADER', message: 'broker b at http://b is the leader' } });
+  assert.deepEqual(executed.reply, {
+    ok: false,
+    generation: before.generation,
+    revision: before.revision,
+    error: { code: 'NOT_LEADER', message: 'broker b at http://b is the leader' },
+  });
   assert.equal(r.storage.requests.length, 0);
   assert.deepEqual(observed(r), before);
 });

@@ -92,13 +92,19 @@ test('parseKey: leader, current and malformed keys are not data keys', () => {
 // ---- Writes for one change ----
 
 /** Prepares and commits one command the way the owner does; returns the change set and the writes. */
-function commitWithWrites(store: MutableStore, cmd: Command, gen: number, order: FailedOrder, ctx: CommandContext = CTX) {
+function commitWithWrites(store: MutableStore, cmd: Command, gen: number, order: FailedOrder, ctx = CTX) {
   const prepared = prepareCommand(store, cmd, ctx);
   assert.ok(prepared.outcome.changes !== null, `${cmd.kind} changed something`);
   assert.equal(prepared.replacesStore, false);
   const writes = writesForChanges(prepared.next, prepared.outcome.changes, gen, order);
   const changes = prepared.commit();
   return { outcome: prepared.outcome, changes, writes };
+}
+
+/** Re-adding a registered proxy with its own record: ALREADY_EXISTED, and it is marked recovered. */
+function readd(store: MutableStore, address: string): Command {
+  const proxy = store.proxies.get(address)!;
+  return { kind: 'addProxy', proxy_address: address, nodes: [...proxy.node_addresses], host: proxy.host };
 }
 
 function byKey(writes: readonly KeyWrite[]): Map<string, string | null> {
@@ -180,8 +186,7 @@ test('writesForChanges: each kind of change writes exactly its keys, deletions a
   assert.deepEqual(JSON.parse(w.get(dataKey(gen, 'failures', free))!), { r1: CTX.now, r2: CTX.now });
 
   // Re-adding a reported proxy clears its reports: a deletion.
-  const again = store.proxies.get(free)!;
-  const recovered = prepareCommand(store, { kind: 'addProxy', proxy_address: free, nodes: [...again.node_addresses], host: again.host }, CTX);
+  const recovered = prepareCommand(store, readd(store, free), CTX);
   assert.equal(recovered.outcome.ok, false);
   const recoveredWrites = byKey(writesForChanges(store, recovered.outcome.changes!, gen, order));
   recovered.commit();
@@ -207,7 +212,8 @@ test('writesForChanges: each kind of change writes exactly its keys, deletions a
 
   // Expired reports are pruned: the report map's key goes.
   step({ kind: 'addFailure', address: proxyAddress(2, 1), reporter: 'old' });
-  const pruned = commitWithWrites(store, { kind: 'pruneFailures', ttlSeconds: 5 }, gen, order, { ...CTX, now: CTX.now + 60 });
+  const later = { ...CTX, now: CTX.now + 60 };
+  const pruned = commitWithWrites(store, { kind: 'pruneFailures', ttlSeconds: 5 }, gen, order, later);
   assertWritesMatch(store, pruned.changes, pruned.writes, gen);
   assert.deepEqual([...byKey(pruned.writes)], [[dataKey(gen, 'failures', proxyAddress(2, 1)), null]]);
 });
@@ -238,8 +244,7 @@ test('writesForChanges: failed proxies get rising order values, so a load lists 
   assert.ok(loadOrder.take() > Math.max(...values));
   // Recovery removes the key; a second failure of the same proxy moves it to the end.
   const first = failing[0]!;
-  const proxy = store.proxies.get(first)!;
-  const { writes } = commitWithWrites(store, { kind: 'addProxy', proxy_address: first, nodes: [...proxy.node_addresses], host: proxy.host }, gen, order);
+  const { writes } = commitWithWrites(store, readd(store, first), gen, order);
   assert.equal(byKey(writes).get(dataKey(gen, 'failed', first)), null);
 });
 
@@ -254,6 +259,13 @@ function applyToKv(kv: Map<string, string>, writes: readonly KeyWrite[]): void {
 
 function entries(kv: ReadonlyMap<string, string>): { key: string; value: string }[] {
   return [...kv].map(([key, value]) => ({ key, value }));
+}
+
+/** The keys a set of writes leaves in an empty etcd. */
+function kvOf(writes: readonly KeyWrite[]): Map<string, string> {
+  const kv = new Map<string, string>();
+  applyToKv(kv, writes);
+  return kv;
 }
 
 test('writesForStore + storeFromKeys: a hand-made store with every field comes back equal', () => {
@@ -288,8 +300,9 @@ test('storeFromKeys refuses a generation without its version, another version, a
   const without = (key: string) => entries(new Map([...kv].filter(([k]) => k !== key)));
   const with_ = (key: string, value: string) => entries(new Map([...kv, [key, value]]));
   assert.throws(() => storeFromKeys(without(dataKey(2, 'version')), 2, new FailedOrder()), LayoutError);
-  assert.throws(() => storeFromKeys(entries(kv), 3, new FailedOrder()), LayoutError, 'a generation with no keys at all');
-  assert.throws(() => storeFromKeys(with_(dataKey(2, 'version'), 'mem-broker-9'), 2, new FailedOrder()), /metadata version/);
+  assert.throws(() => storeFromKeys(entries(kv), 3, new FailedOrder()), LayoutError, 'a generation without keys');
+  const otherVersion = with_(dataKey(2, 'version'), 'mem-broker-9');
+  assert.throws(() => storeFromKeys(otherVersion, 2, new FailedOrder()), /metadata version/);
   for (const epoch of ['-1', '1.5', 'x', '9007199254740992']) {
     assert.throws(() => storeFromKeys(with_(dataKey(2, 'epoch'), epoch), 2, new FailedOrder()), /epoch/, epoch);
   }
@@ -317,7 +330,8 @@ function assertBatching(writes: readonly KeyWrite[], maxOps: number, maxBytes: n
     const next = batches[i + 1];
     if (next) {
       // Greedy: the next batch's first write would not have fitted.
-      assert.ok(batch.length >= maxOps || bytes(batch) + writeBytes(next[0]!) > maxBytes, `batch ${i} could have taken one more`);
+      const full = batch.length >= maxOps || bytes(batch) + writeBytes(next[0]!) > maxBytes;
+      assert.ok(full, `batch ${i} could have taken one more`);
     }
   });
   return batches;
@@ -341,9 +355,13 @@ test('batchWrites: bounded by ops and by bytes; an oversized write goes alone', 
 });
 
 test('batchWrites: property over random writes and limits', () => {
-  const writeArb = fc.record({ key: fc.string({ minLength: 1, maxLength: 20 }), value: fc.option(fc.string({ maxLength: 300 }), { freq: 5 }) });
+  const writeArb = fc.record({
+    key: fc.string({ minLength: 1, maxLength: 20 }),
+    value: fc.option(fc.string({ maxLength: 300 }), { freq: 5 }),
+  });
+  const limits = [fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1, max: 2000 })] as const;
   fc.assert(
-    fc.property(fc.array(writeArb, { maxLength: 200 }), fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1, max: 2000 }), (writes, maxOps, maxBytes) => {
+    fc.property(fc.array(writeArb, { maxLength: 200 }), ...limits, (writes, maxOps, maxBytes) => {
       assertBatching(writes, maxOps, maxBytes);
     }),
     { numRuns: 300 },
@@ -353,7 +371,11 @@ test('batchWrites: property over random writes and limits', () => {
 // ---- Leader and follower over a simulated etcd ----
 
 /** Commands the shared op generator does not make: reports that expire, recovered epochs, restores. */
-type Extra = { op: 'prune'; ttl: number } | { op: 'recover'; by: number } | { op: 'restoreEarlier'; back: number } | { op: 'report'; pick: number; reporter: number };
+type Extra =
+  | { op: 'prune'; ttl: number }
+  | { op: 'recover'; by: number }
+  | { op: 'restoreEarlier'; back: number }
+  | { op: 'report'; pick: number; reporter: number };
 
 const extraArb: fc.Arbitrary<Extra> = fc.oneof(
   fc.record({ op: fc.constant('prune' as const), ttl: fc.constantFrom(0, 5, 30) }),
@@ -372,7 +394,11 @@ test('leader and follower: random command sequences leave the follower, a fresh 
   fc.assert(
     fc.property(
       fc.record({ hosts: fc.integer({ min: 2, max: 4 }), perHost: fc.integer({ min: 1, max: 3 }) }),
-      fc.array(fc.oneof({ arbitrary: opArb, weight: 5 }, { arbitrary: extraArb, weight: 1 }), { minLength: 1, maxLength: 50, size: 'max' }),
+      fc.array(fc.oneof({ arbitrary: opArb, weight: 5 }, { arbitrary: extraArb, weight: 1 }), {
+        minLength: 1,
+        maxLength: 50,
+        size: 'max',
+      }),
       fc.integer({ min: 0, max: 50 }),
       ({ hosts, perHost }, ops, handOverAt) => {
         const leader = storeWithProxies(hosts, perHost);
@@ -397,11 +423,14 @@ test('leader and follower: random command sequences leave the follower, a fresh 
           }
           let cmd: Command;
           if (op.op === 'prune') cmd = { kind: 'pruneFailures', ttlSeconds: op.ttl };
-          else if (op.op === 'recover') cmd = { kind: 'recoverEpoch', largestProxyEpoch: Math.max(0, leader.globalEpoch + op.by) };
-          else if (op.op === 'restoreEarlier') cmd = { kind: 'restore', document: history[Math.max(0, history.length - 1 - op.back)]! };
-          else if (op.op === 'report') {
+          else if (op.op === 'recover') {
+            cmd = { kind: 'recoverEpoch', largestProxyEpoch: Math.max(0, leader.globalEpoch + op.by) };
+          } else if (op.op === 'restoreEarlier') {
+            cmd = { kind: 'restore', document: history[Math.max(0, history.length - 1 - op.back)]! };
+          } else if (op.op === 'report') {
             const all = [...leader.proxies.keys()].sort();
-            cmd = { kind: 'addFailure', address: all[op.pick % Math.max(1, all.length)] ?? 'x:1', reporter: `r${op.reporter}` };
+            const address = all[op.pick % Math.max(1, all.length)] ?? 'x:1';
+            cmd = { kind: 'addFailure', address, reporter: `r${op.reporter}` };
           } else if (op.op === 'checkResources') return;
           else cmd = toCommand(leader, op, ctx.migrationLimit);
 
@@ -429,7 +458,8 @@ test('leader and follower: random command sequences leave the follower, a fresh 
           history.push(storeToDocument(leader));
           const expected = storeToDocument(leader);
           assert.deepEqual(storeToDocument(follower), expected, `follower after ${label} (step ${step})`);
-          assert.deepEqual(storeToDocument(storeFromKeys(entries(kv), gen, new FailedOrder())), expected, `fresh load after ${label} (step ${step})`);
+          const fresh = storeFromKeys(entries(kv), gen, new FailedOrder());
+          assert.deepEqual(storeToDocument(fresh), expected, `fresh load after ${label} (step ${step})`);
         });
       },
     ),
@@ -437,14 +467,17 @@ test('leader and follower: random command sequences leave the follower, a fresh 
   );
   if (process.env.LAYOUT_STATS) console.log([...seen].sort());
   // The generator must reach the changes that write each kind of key.
-  for (const label of ['addCluster:ok', 'removeCluster:ok', 'removeProxy:ok', 'failover:ok', 'addFailure:ok', 'pruneFailures:ok', 'addProxy:ALREADY_EXISTED', 'restore:ok', 'recoverEpoch:ok', 'commitMigration:ok']) {
+  const wanted = ['addCluster:ok', 'removeCluster:ok', 'removeProxy:ok', 'failover:ok', 'addFailure:ok'];
+  wanted.push('pruneFailures:ok');
+  wanted.push('addProxy:ALREADY_EXISTED', 'restore:ok', 'recoverEpoch:ok', 'commitMigration:ok');
+  for (const label of wanted) {
     assert.ok((seen.get(label) ?? 0) > 0, `no step produced ${label}: ${JSON.stringify([...seen])}`);
   }
 });
 
 test('applyKeyEvents ignores other generations and control keys, and publishes only what changed', () => {
   const store = storeWithProxies(2, 1);
-  const follower = storeFromKeys(entries(new Map(writesForStore(store, 3, new FailedOrder()).map((w) => [w.key, w.value!]))), 3, new FailedOrder());
+  const follower = storeFromKeys(entries(kvOf(writesForStore(store, 3, new FailedOrder()))), 3, new FailedOrder());
   const before = storeToDocument(follower);
   const draft = new Draft(follower);
   applyKeyEvents(
@@ -465,5 +498,6 @@ test('applyKeyEvents ignores other generations and control keys, and publishes o
   assert.equal(changes.proxies.size + changes.clusters.size + changes.failed.size + changes.failures.size, 0);
   // An empty store loads from its version and epoch alone.
   const empty = emptyStore();
-  assert.deepEqual(storeToDocument(storeFromKeys(entries(new Map(writesForStore(empty, 1, new FailedOrder()).map((w) => [w.key, w.value!]))), 1, new FailedOrder())), storeToDocument(empty));
+  const loaded = storeFromKeys(entries(kvOf(writesForStore(empty, 1, new FailedOrder()))), 1, new FailedOrder());
+  assert.deepEqual(storeToDocument(loaded), storeToDocument(empty));
 });
