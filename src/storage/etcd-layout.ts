@@ -56,8 +56,11 @@ export function parseKey(key: string): ParsedKey | null {
   if (!key.startsWith('g/')) return null;
   const slash = key.indexOf('/', 2);
   if (slash < 0) return null;
-  const gen = Number(key.slice(2, slash));
-  if (!Number.isSafeInteger(gen) || gen < 0) return null;
+  // Only the canonical decimal dataKey writes: Number() would also take '', ' 1', '0x1', '1e0'.
+  const digits = key.slice(2, slash);
+  if (!/^(0|[1-9][0-9]*)$/.test(digits)) return null;
+  const gen = Number(digits);
+  if (!Number.isSafeInteger(gen)) return null;
   const rest = key.slice(slash + 1);
   if (rest === 'version' || rest === 'epoch') return { gen, kind: rest, id: '' };
   const kind = KIND_BY_TAG[rest.slice(0, 1)];

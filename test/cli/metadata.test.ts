@@ -8,7 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ChunkStore, MetaDocument } from '../../src/domain/types.js';
-import { freePort, startBroker, tempDir } from '../helpers/broker-process.js';
+import { startBroker, tempDir } from '../helpers/broker-process.js';
+import { deadAddress } from '../helpers/ports.js';
 import type { BrokerProcess } from '../helpers/broker-process.js';
 import { apiOk, cli, cliOk, largeFleet, loadDocument, smallFleet, startCliInTerminal } from '../helpers/cli.js';
 import { cloneDocument } from '../helpers/documents.js';
@@ -252,7 +253,7 @@ for (const bad of refusedFiles()) {
     // With no broker at all, the refusal is the same: nothing needed to be contacted.
     const offline = await cli([
       '--broker',
-      `http://127.0.0.1:${await freePort()}`,
+      `http://${deadAddress()}`,
       'metadata',
       'restore',
       path,

@@ -4,7 +4,8 @@ import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { ClusterView, MetaDocument } from '../../src/domain/types.js';
-import { freePort, startBroker } from '../helpers/broker-process.js';
+import { startBroker } from '../helpers/broker-process.js';
+import { deadAddress } from '../helpers/ports.js';
 import type { BrokerProcess } from '../helpers/broker-process.js';
 import { apiOk, cli, cliOk, commitMigrations, loadDocument, smallFleet } from '../helpers/cli.js';
 import { buildDocument } from '../helpers/documents.js';
@@ -194,7 +195,7 @@ test('epoch recover: asks the proxies, moves past the largest answer, names thos
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   try {
     const answering = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-    const silent = `127.0.0.1:${await freePort()}`;
+    const silent = deadAddress();
     await loadDocument(broker, buildDocument({ proxies: [answering, silent] }));
     assert.equal(
       await cliOk(args('epoch', 'recover')),

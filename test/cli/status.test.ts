@@ -9,7 +9,8 @@ import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { ClusterView, MetaDocument } from '../../src/domain/types.js';
-import { freePort, startBroker } from '../helpers/broker-process.js';
+import { startBroker } from '../helpers/broker-process.js';
+import { deadAddress } from '../helpers/ports.js';
 import type { BrokerProcess } from '../helpers/broker-process.js';
 import { cli, cliOk, loadDocument, smallFleet, startCli, startCliInTerminal } from '../helpers/cli.js';
 
@@ -296,7 +297,7 @@ test('status --watch -o json: one object per refresh with its changes', async ()
 
 test('several broker URLs: a dead first one is skipped; METABROKER_URL works like --broker', async () => {
   await loadDocument(broker, oneCluster());
-  const dead = `http://127.0.0.1:${await freePort()}`;
+  const dead = `http://${deadAddress()}`;
   const out = await cliOk(['--broker', `${dead},${broker.origin}`, 'status']);
   assert.equal(out.split('\n')[0], `broker         ${broker.origin}`, 'the summary names the URL that answered');
   assert.ok(out.includes('c1          10      8           0  ████ 4096 each'), out);
@@ -308,8 +309,8 @@ test('several broker URLs: a dead first one is skipped; METABROKER_URL works lik
 });
 
 test('no URL answers: exit 3 naming each URL and why', async () => {
-  const deadA = `http://127.0.0.1:${await freePort()}`;
-  const deadB = `http://127.0.0.1:${await freePort()}`;
+  const deadA = `http://${deadAddress()}`;
+  const deadB = `http://${deadAddress()}`;
   const r = await cli(['--broker', `${deadA},${deadB}`, 'status']);
   assert.equal(r.code, 3, r.stderr);
   assert.equal(r.stdout, '');

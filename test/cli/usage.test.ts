@@ -16,6 +16,7 @@ import { BrokerRefusal, HINTS } from '../../src/cli/errors.js';
 import { HTTP_STATUS } from '../../src/http/status.js';
 import { repoRoot, startBroker } from '../helpers/broker-process.js';
 import { cli, cliOk, loadDocument, smallFleet, startCli } from '../helpers/cli.js';
+import { requireTool } from '../helpers/tools.js';
 
 const CODES = Object.keys(ERROR_CODES) as ErrorCode[];
 
@@ -210,6 +211,7 @@ test('completion bash: sourced in bash, it completes commands, subcommands, opti
 });
 
 test('completion zsh: sourced in zsh, it offers the same candidates', async () => {
+  requireTool('zsh', 'zsh');
   const script = await cliOk(['completion', 'zsh']);
   assert.match(script, /^#compdef metabroker$/m);
   // compadd and _files work only inside a completion widget: stand-ins print what they are given.

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { freePort, proxyBody, startBroker, tempDir } from '../helpers/broker-process.js';
+import { proxyBody, startBroker, tempDir } from '../helpers/broker-process.js';
+import { deadAddress } from '../helpers/ports.js';
 import type { LogLine } from '../helpers/broker-process.js';
 
 const TOKEN = 'obs-secret-token-4f1c';
@@ -26,7 +27,7 @@ function sample(exposition: string, name: string, labels: Record<string, string>
 
 test('observability: start line, one line per write, a quiet consistency check and the metrics', { timeout: 60_000 }, async (t) => {
   // Nothing listens on the replica port: every push fails.
-  const replica = `127.0.0.1:${await freePort()}`;
+  const replica = deadAddress();
   const broker = await startBroker({
     env: {
       UNDERMOON_DEBUG: 'true',

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { test } from 'node:test';
-import { freePort, startBroker } from '../helpers/broker-process.js';
+import { startBroker } from '../helpers/broker-process.js';
+import { deadAddress } from '../helpers/ports.js';
 
 interface FakeProxy {
   readonly address: string;
@@ -56,7 +57,7 @@ test('epoch recovery: asks every proxy, lists the ones that failed, and moves ev
   const answers7 = await fakeProxy(':7\r\n');
   const silent = await fakeProxy(null);
   const garbage = await fakeProxy('this is not RESP\r\n');
-  const refused = `127.0.0.1:${await freePort()}`;
+  const refused = deadAddress();
   const broker = await startBroker();
   t.after(async () => {
     await broker.kill();

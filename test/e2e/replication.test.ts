@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { freePort, pollUntil, proxyBody, startBroker } from '../helpers/broker-process.js';
+import { pollUntil, proxyBody, startBroker } from '../helpers/broker-process.js';
+import { ownPort, processLoopback } from '../helpers/ports.js';
 import type { BrokerProcess, LogLine } from '../helpers/broker-process.js';
 
 /** Bound on "the next interval": sync_meta_interval is 1 s, a start about 1 s more on a busy box. */
@@ -47,8 +48,10 @@ const isPush = (status: number) => (l: LogLine) => l.msg === 'request' && l.meth
 const isReplicationFailure = (address: string) => (l: LogLine) => l.level === 'warn' && l.replica === address && /replication failed/.test(l.msg ?? '');
 
 test('replication: the secondary follows the primary, and catches up after a restart', { timeout: 60_000 }, async (t) => {
-  const secondaryAddress = `127.0.0.1:${await freePort()}`;
+  // A fixed address, as the secondary restarts on it: on this process's own loopback address, no one else's.
+  const secondaryAddress = `${processLoopback()}:${ownPort()}`;
   let secondary = await startBroker({ env: { UNDERMOON_ADDRESS: secondaryAddress } });
+  assert.equal(secondary.address, secondaryAddress);
   const primary = await startBroker({ env: { UNDERMOON_REPLICA_ADDRESSES: secondaryAddress, UNDERMOON_SYNC_META_INTERVAL: '1' } });
   t.after(async () => {
     await primary.kill();
@@ -82,8 +85,8 @@ test('replication: the secondary follows the primary, and catches up after a res
 
 test('replication: with api_token on both brokers the primary authenticates to the secondary', { timeout: 60_000 }, async (t) => {
   const token = 'e2e-replication-token';
-  const secondaryAddress = `127.0.0.1:${await freePort()}`;
-  const secondary = await startBroker({ env: { UNDERMOON_ADDRESS: secondaryAddress, UNDERMOON_API_TOKEN: token } });
+  const secondary = await startBroker({ env: { UNDERMOON_API_TOKEN: token } });
+  const secondaryAddress = secondary.address;
   const primary = await startBroker({
     env: { UNDERMOON_REPLICA_ADDRESSES: secondaryAddress, UNDERMOON_SYNC_META_INTERVAL: '1', UNDERMOON_API_TOKEN: token },
   });

@@ -77,7 +77,10 @@ for (const mode of ['a connection per write', 'keep-alive connections'] as const
           else if (++answered === SIGNAL_AFTER) {
             signalled = true;
             broker.child.kill('SIGTERM');
-            setTimeout(slow.finish, 150);
+            // The rest of the slow body goes once the broker has taken the signal.
+            void broker
+              .waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('stopping'), 15_000, 'the stopping line')
+              .then(slow.finish, slow.finish);
           }
           return a;
         }),

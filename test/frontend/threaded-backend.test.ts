@@ -95,12 +95,14 @@ test('ThreadedBackend: a free proxy view follows the global epoch without going 
 
 test('ThreadedBackend: losing the owner thread is reported and later writes are refused', async () => {
   let lost: Error | null = null;
-  const backend = await ThreadedBackend.start(options({ onOwnerLost: (err) => (lost = err) }));
+  let reported!: () => void;
+  const lostReported = new Promise<void>((resolve) => (reported = resolve));
+  const backend = await ThreadedBackend.start(options({ onOwnerLost: (err) => ((lost = err), reported()) }));
   try {
     assert.ok((await backend.command(addProxy(1, 1))).ok);
     // Stand-in for a crash of the owner thread.
     await (backend as unknown as { owner: { terminate(): Promise<number> } }).owner.terminate();
-    await new Promise((r) => setTimeout(r, 20));
+    await lostReported;
     assert.ok(lost !== null, 'onOwnerLost was called');
     const refused = await backend.command(addProxy(1, 2));
     assert.equal(refused.ok, false);

@@ -91,12 +91,16 @@ export async function slowBody(port: number, path: string, intervalMs: number, o
   return w;
 }
 
-/** A POST announcing 1000 bytes of body that sends 10 and disappears (after `lingerMs`, so the handler has run). */
-export async function vanish(port: number, path: string, lingerMs = 20): Promise<void> {
+/**
+ * A POST announcing 1000 bytes of body that sends 10 and disappears once
+ * they are written: the server reads them before the FIN.
+ */
+export async function vanish(port: number, path: string): Promise<void> {
   const socket = await connect(port);
   socket.on('error', () => {});
-  socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"proxy_ad`);
-  await new Promise((resolve) => setTimeout(resolve, lingerMs));
+  const lines = [`POST ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Content-Type: application/json', 'Content-Length: 1000'];
+  const head = `${lines.join('\r\n')}\r\n\r\n`;
+  await new Promise<void>((resolve) => socket.write(`${head}{"proxy_ad`, () => resolve()));
   socket.destroy();
 }
 

@@ -9,8 +9,6 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import type { Agent } from 'node:http';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,18 +67,6 @@ process.on('exit', () => {
   }
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
-
-/** A port that was free a moment ago: bound on 127.0.0.1, then released. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 export interface LogLine {
   readonly level?: string;
@@ -253,14 +239,16 @@ export class BrokerChild {
 
 /** A broker that logged "listening". */
 export class BrokerProcess extends BrokerChild {
+  /** Where it listens, read back from its "listening" line (so port 0 works). */
+  host = '127.0.0.1';
   port = 0;
 
   get origin(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://${this.address}`;
   }
 
   get address(): string {
-    return `127.0.0.1:${this.port}`;
+    return `${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
   }
 
   /** Sends a request to `/api/v2<path>`. */
@@ -280,6 +268,8 @@ export async function startBroker(options: SpawnOptions & { readonly startTimeou
   try {
     const line = await broker.waitForLog((l) => l.msg === 'listening' && typeof l.port === 'number', options.startTimeoutMs ?? 20_000, 'listening line');
     broker.port = line.port as number;
+    const host = line.address;
+    if (typeof host === 'string' && host !== '' && host !== '0.0.0.0' && host !== '::') broker.host = host;
   } catch (err) {
     await broker.kill().catch(() => undefined);
     throw err;

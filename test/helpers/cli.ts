@@ -15,6 +15,7 @@ import { outRoot } from './broker-process.js';
 import type { BrokerProcess } from './broker-process.js';
 import { buildDocument } from './documents.js';
 import type { DocumentSpec } from './documents.js';
+import { requireTool } from './tools.js';
 
 export function cliMainPath(): string {
   const main = join(outRoot(), 'src', 'cli', 'main.js');
@@ -174,6 +175,7 @@ function shellQuote(word: string): string {
  * terminal turns "\n" into "\r\n" in the output.
  */
 export function startCliInTerminal(args: readonly string[], options: CliOptions = {}): CliChild {
+  requireTool('script', 'bsdutils');
   const command = [process.execPath, cliMainPath(), ...args].map(shellQuote).join(' ');
   return new CliChild('script', ['-q', '-e', '-c', command, '/dev/null'], {
     ...options,

@@ -3,9 +3,9 @@
  * etcd-server package on loopback, each with its own data folder, stopped
  * (and their folders removed) when the test process exits.
  *
- * Every test process takes its own loopback address, derived from its pid
- * (127.x.y.z), so fixed ports never collide between test files running at
- * once: no free-port race is possible.
+ * Every test process takes its own loopback address (./ports.ts), so fixed
+ * ports never collide between test files running at once: no free-port race
+ * is possible.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ownPort, processLoopback } from './ports.js';
 
 export const ETCD_BINARY = ['/usr/bin/etcd', '/usr/local/bin/etcd'].find((p) => existsSync(p)) ?? null;
 
@@ -23,19 +24,7 @@ export function etcdMissing(): string | null {
   return probe.status === 0 ? null : `etcd --version failed: ${probe.stderr}`;
 }
 
-/** This test process's own loopback address. */
-export function processLoopback(): string {
-  const pid = process.pid;
-  // 127.0.0.x is left to everything else; pids are unique among live processes.
-  return `127.${1 + ((pid >> 16) & 0x7f)}.${(pid >> 8) & 0xff}.${pid & 0xff}`;
-}
-
-let nextPort = 23000;
-
-/** A port on this process's loopback address that no other test process can use. */
-export function ownPort(): number {
-  return nextPort++;
-}
+export { ownPort, processLoopback } from './ports.js';
 
 // /dev/shm keeps etcd's fsyncs cheap, so a loaded 2-core box stays within election timeouts.
 const DATA_ROOT = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();

@@ -12,6 +12,11 @@ export interface RawAnswer {
   readonly headers: ReadonlyMap<string, string>;
   readonly body: Buffer;
   readonly text: string;
+  /**
+   * Bytes that came before this answer's status line and belong to no
+   * answer: a body sent after a HEAD answer's head, say. Empty normally.
+   */
+  readonly stray: Buffer;
 }
 
 export interface RawRequest {
@@ -48,6 +53,7 @@ export function requestBytes(req: RawRequest): Buffer {
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n');
+const STATUS_LINE = Buffer.from('HTTP/1.1 ');
 
 /**
  * One connection, one request at a time. `send` resolves with the answer,
@@ -57,6 +63,7 @@ const HEAD_END = Buffer.from('\r\n\r\n');
 export class RawConnection {
   private socket: net.Socket | null = null;
   private buffered: Buffer = Buffer.alloc(0);
+  private stray: Buffer = Buffer.alloc(0);
   private waiting: { head: boolean; resolve: (a: RawAnswer | null) => void } | null = null;
   /** Connections the server closed, answered or not. */
   closedByServer = 0;
@@ -77,6 +84,7 @@ export class RawConnection {
         if (this.socket !== socket) return;
         this.socket = null;
         this.buffered = Buffer.alloc(0);
+        this.stray = Buffer.alloc(0);
         this.closedByServer += 1;
         const w = this.waiting;
         this.waiting = null;
@@ -90,6 +98,12 @@ export class RawConnection {
   private tryParse(): void {
     const w = this.waiting;
     if (!w) return;
+    // Whatever precedes the status line is not part of this answer: keep it apart, so that a test can see it.
+    const start = this.buffered.indexOf(STATUS_LINE);
+    if (start < 0) return;
+    const stray = Buffer.from(this.buffered.subarray(0, start));
+    this.buffered = this.buffered.subarray(start);
+    this.stray = this.stray.length === 0 ? stray : Buffer.concat([this.stray, stray]);
     const end = this.buffered.indexOf(HEAD_END);
     if (end < 0) return;
     const head = this.buffered.subarray(0, end).toString('latin1').split('\r\n');
@@ -105,7 +119,9 @@ export class RawConnection {
     const body = Buffer.from(this.buffered.subarray(end + 4, end + 4 + length));
     this.buffered = this.buffered.subarray(end + 4 + length);
     this.waiting = null;
-    w.resolve({ status, headers, body, text: body.toString('utf8') });
+    const strayBytes = this.stray;
+    this.stray = Buffer.alloc(0);
+    w.resolve({ status, headers, body, text: body.toString('utf8'), stray: strayBytes });
   }
 
   /** Sends a request and waits for its answer (null: closed without one). */

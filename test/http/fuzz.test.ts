@@ -70,19 +70,30 @@ const proxyAddress = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom('127.0.0.9:7001', 'h:1', 'nocolon', 'a:b:c', ':', '[::1]:7000', '127.0.0.1:7001/x', 'ü:1') },
   { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 40 }) },
 );
+/** Epochs the broker caps (2^52) or cannot hold exactly past (2^53 - 1), and their neighbours. */
+const NEAR_CAP = [2 ** 52 - 1, 2 ** 52, 2 ** 52 + 1, 2 ** 53 - 1];
 const integerText = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('4', '8', '12', '0', '-4', '3', '-0', '+4', '4.0', '1e3', '0x10', '٤', ' 4') },
-  // Huge values are refused at the edge; 2^53 - 1 itself is left out, see forcedEpoch.
-  { weight: 2, arbitrary: fc.constantFrom('9007199254740992', '99999999999999999999999', '-9007199254740993', '1' + '0'.repeat(400)) },
+  // Around the epoch cap (2^52) and the end of exact integers (2^53); huge values are refused at the edge.
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      ...NEAR_CAP.map(String),
+      '9007199254740992',
+      '99999999999999999999999',
+      '-9007199254740993',
+      '1' + '0'.repeat(400),
+    ),
+  },
   { weight: 3, arbitrary: fc.integer({ min: -100, max: 100 }).map(String) },
   { weight: 1, arbitrary: fc.string({ maxLength: 8 }) },
 );
-/**
- * Epochs for PUT /epoch: up to 2^40. An epoch forced to within a few writes
- * of 2^53 - 1 overflows on later writes (a domain issue, reported, not fixed
- * here), which the write-back check below would flag.
- */
-const forcedEpoch = fc.oneof(integerText, fc.integer({ min: 0, max: 2 ** 40 }).map(String));
+/** Epochs for PUT /epoch: small, large, and right around the cap of 2^52. */
+const forcedEpoch = fc.oneof(
+  integerText,
+  fc.integer({ min: 0, max: 2 ** 40 }).map(String),
+  fc.integer({ min: 2 ** 52 - 3, max: 2 ** 52 + 3 }).map(String),
+);
 const reporter = fc.oneof(fc.constantFrom('coordinator-1', 'r', 'a/b', '%2F'), fc.string({ unit: 'grapheme', maxLength: 30 }));
 
 const PARAMS: Record<string, fc.Arbitrary<string>> = {
@@ -193,7 +204,7 @@ interface DocumentEdit {
 
 const anyJson = fc.jsonValue({ maxDepth: 3 });
 const number = fc.oneof(
-  fc.constantFrom(4, 8, 12, 0, -4, 3, 1e308, -1e308, 2 ** 53, 2 ** 53 + 4, 2 ** 31, 4.5, Number.MIN_VALUE),
+  fc.constantFrom(4, 8, 12, 0, -4, 3, 1e308, -1e308, ...NEAR_CAP, 2 ** 53, 2 ** 53 + 4, 2 ** 31, 4.5, Number.MIN_VALUE),
   fc.integer({ min: -64, max: 64 }),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
 );
@@ -229,8 +240,7 @@ const commitMigrationBody = fc.record({ cluster_name: fieldValue(clusterName), s
 function shapedBody(pattern: string, kind: BodyKind): fc.Arbitrary<BodySpec> {
   const json = (arb: fc.Arbitrary<unknown>) => arb.map((value): BodySpec => ({ kind: 'json', value }));
   if (kind === 'metadata') {
-    // No value in [2^52, 2^53): as an epoch, later writes would overflow it (a domain issue, reported, not fixed here).
-    const value = fc.oneof(anyJson, number, fc.constantFrom(null, [], {}, 'mem-broker-0.1', 2 ** 53, -1)).filter((v) => !(typeof v === 'number' && v >= 2 ** 52 && v < 2 ** 53));
+    const value = fc.oneof(anyJson, number, fc.constantFrom(null, [], {}, 'mem-broker-0.1', ...NEAR_CAP, 2 ** 53, -1));
     const edit = fc.record({ at: fc.nat(), op: fc.constantFrom<DocumentEdit['op']>('replace', 'replace', 'delete', 'keep'), value });
     return fc.record({ kind: fc.constant('document' as const), edits: fc.array(edit, { minLength: 1, maxLength: 3 }), padding: fc.constantFrom(0, 0, 0, 1000) });
   }
@@ -374,6 +384,18 @@ const EXAMPLES: readonly Case[] = [
   { route: 'GET /api/v2/version', method: 'PURGE', path: '/api/v2/version', query: null, chunks: null, headers: [], body: null },
   { route: 'GET /api/v2/proxies/addresses', method: 'GET', path: '/api/v2/proxies/addresses', query: 'offset=-1&limit=99999999999999999999999&limit=2', chunks: null, headers: [], body: null },
   { route: 'PUT /api/v2/epoch/:new_epoch', method: 'PUT', path: '/api/v2/epoch/9007199254740992', query: null, chunks: null, headers: [], body: null },
+  // Past the cap (refused), then at it (accepted): later writes take the epoch beyond 2^52.
+  ...[2 ** 52 + 1, 2 ** 52].map(
+    (epoch): Case => ({
+      route: 'PUT /api/v2/epoch/:new_epoch',
+      method: 'PUT',
+      path: `/api/v2/epoch/${epoch}`,
+      query: null,
+      chunks: null,
+      headers: [],
+      body: null,
+    }),
+  ),
   { route: 'GET /api/v2/proxies/meta/:address', method: 'GET', path: '/api/v2/proxies/meta/%E0%A4%A', query: null, chunks: null, headers: [], body: null },
   { route: 'GET /api/v2/clusters/meta/:name', method: 'GET', path: '/api/v2/clusters/meta/\xff\xfe', latin1: true, query: null, chunks: null, headers: [], body: null },
   // Re-adding a reported proxy: refused, and its recovery stands (docs/api.md#a-failed-request-changes-nothing).
@@ -545,6 +567,8 @@ test(`fuzz: ${RUNS} random requests over every route; no 5xx, JSON errors, rejec
   const live: Live = { baseline: seedDocument, get };
 
   const recent: string[] = [];
+  /** Write-backs of a state whose epoch went beyond 2^52. */
+  let pastCap = 0;
   const counts = { cases: 0, rejected: 0, unanswered: 0, standing: 0, accepted: 0, acceptedWrites: 0, large: 0, huge: 0, statuses: new Map<number, number>() };
   const seed_ = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
   t.diagnostic(`fast-check seed ${seed_} (FUZZ_SEED=${seed_} replays this run)`);
@@ -552,7 +576,14 @@ test(`fuzz: ${RUNS} random requests over every route; no 5xx, JSON errors, rejec
   /** The state reached must be restorable from its own document; then the seed state is put back. */
   const writeBackAndReseed = async () => {
     const own = await put(METADATA, live.baseline);
-    assert.equal(own?.status, 200, `the document of the state reached restores: ${own?.status} ${own?.text}`);
+    if ((JSON.parse(live.baseline) as Doc).global_epoch > 2 ** 52) {
+      // Writes after an epoch forced to 2^52 go past it, and a restored document may not (docs/api.md).
+      pastCap += 1;
+      assert.equal(own?.status, 400, `a document with an epoch past 2^52 is refused: ${own?.status} ${own?.text}`);
+      assert.match(own.text, /global_epoch \d+ is beyond 4503599627370496/);
+    } else {
+      assert.equal(own?.status, 200, `the document of the state reached restores: ${own?.status} ${own?.text}`);
+    }
     assert.equal((await get(METADATA)).text, live.baseline, 'restoring its own document changes nothing');
     const reset = await put(METADATA, seedDocument);
     assert.equal(reset?.status, 200, `the seed document restores: ${reset?.text}`);
@@ -593,7 +624,10 @@ test(`fuzz: ${RUNS} random requests over every route; no 5xx, JSON errors, rejec
           assert.equal(typeof error.error, 'string', `error body ${answer.text}: ${what}`);
           if (error.error === 'INVALID_REQUEST') assert.equal(typeof error.message, 'string', `INVALID_REQUEST has a message: ${what}`);
         } else if (c.method === 'HEAD') {
-          assert.equal(answer.body.length, 0, `a HEAD answer has no body: ${what}`);
+          // The bytes on the socket after the HEAD answer's head must be the next answer's status line.
+          const probe = await conn.send({ method: 'GET', target: '/api/v2/version' });
+          assert.equal(probe?.stray.toString('latin1'), '', `a HEAD answer has no body: ${what}`);
+          assert.equal(probe?.text, '0.3.0', `the connection is still in step after a HEAD: ${what}`);
         } else if (contentType === 'application/json') {
           assert.doesNotThrow(() => JSON.parse(answer.text), `2xx JSON answer parses: ${what}`);
         }
@@ -638,6 +672,7 @@ test(`fuzz: ${RUNS} random requests over every route; no 5xx, JSON errors, rejec
   assert.ok(counts.acceptedWrites >= RUNS / 100, `enough accepted writes changed the state (${counts.acceptedWrites})`);
   for (const status of [400, 404, 409, 413]) assert.ok((counts.statuses.get(status) ?? 0) > 0, `some requests answered ${status}`);
   assert.ok(counts.huge > 0 && counts.unanswered > 0 && counts.standing > 0, 'the examples met their edges');
+  assert.ok(pastCap > 0, 'some state went past the epoch cap of 2^52');
 });
 
 test('HEAD: the answer has no body, so the keep-alive connection stays usable (found by the fuzz)', async (t) => {
@@ -652,6 +687,7 @@ test('HEAD: the answer has no body, so the keep-alive connection stays usable (f
   assert.equal(answer?.status, 404);
   assert.equal(answer?.headers.get('content-type'), 'application/json');
   const next = await conn.send({ method: 'GET', target: '/api/v2/version' });
+  assert.equal(next?.stray.toString('latin1'), '', 'nothing came between the HEAD answer and the next one');
   assert.equal(next?.status, 200);
   assert.equal(next?.text, '0.3.0');
   assert.equal(conn.closedByServer, 0);

@@ -3,6 +3,7 @@
  * parameters, error wire shapes from any backend, logging, abort and close.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { test } from 'node:test';
 import { emptyStore } from '../../src/domain/store.js';
 import type { ErrorCode } from '../../src/domain/errors.js';
@@ -259,11 +260,16 @@ test('a client that aborts mid-body leaves the server serving, and close() still
   const s = await startTestServer();
   let closed = false;
   try {
-    const controller = new AbortController();
-    const pending = fetch(`${s.api}/proxies/meta`, { method: 'POST', body: stream(['{"proxy_address":'], true), duplex: 'half', signal: controller.signal } as RequestInit);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    controller.abort();
-    await assert.rejects(pending);
+    // The head and part of the body, then the client goes: the bytes are in the server's socket before the FIN.
+    const socket = connect(s.server.port, '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const head = ['POST /api/v2/proxies/meta HTTP/1.1', 'Host: 127.0.0.1', 'Content-Type: application/json'];
+    head.push('Content-Length: 100');
+    const sent = `${head.join('\r\n')}\r\n\r\n{"proxy_address":`;
+    await new Promise<void>((resolve, reject) => socket.write(sent, (err) => (err ? reject(err) : resolve())));
+    socket.destroy();
+    // One server thread, connections served in arrival order: once this later request is answered, the abort was seen.
     assert.equal(await (await fetch(`${s.api}/version`)).text(), '0.3.0');
     const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 2000).unref());
     assert.equal(await Promise.race([s.close().then(() => 'closed'), timeout]), 'closed');
@@ -289,19 +295,22 @@ test('close() stops accepting connections', async () => {
 test('close() waits for the requests in flight', async () => {
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
+  let entered!: () => void;
+  const inBackend = new Promise<void>((resolve) => (entered = resolve));
   const inner = new LocalBackend(emptyStore(), SETTINGS);
   const slow: Backend = {
-    query: async (q) => (await gate, inner.query(q)),
+    query: async (q) => (entered(), await gate, inner.query(q)),
     command: (cmd) => inner.command(cmd),
     generation: () => inner.generation(),
     close: () => inner.close(),
   };
   const s = await startTestServer({ backend: slow });
   const answer = fetch(`${s.api}/clusters/names`);
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await inBackend;
   let closed = false;
   const closing = s.server.close().then(() => (closed = true));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // close() has done all it does at once (new connections are refused), yet it has not resolved.
+  await assert.rejects(fetch(`${s.api}/version`, { headers: { connection: 'close' } }));
   assert.equal(closed, false, 'close() waits while a request is in flight');
   release();
   const res = await answer;
@@ -329,9 +338,14 @@ test('close: requests in flight finish; new requests on open keep-alive connecti
   let release: () => void = () => {};
   const gate = new Promise<void>((r) => (release = r));
   const inner = new LocalBackend(emptyStore(), SETTINGS);
+  let entered!: () => void;
+  const inBackend = new Promise<void>((resolve) => (entered = resolve));
   const backend: Backend = {
     query: async (q) => {
-      if (q.name === 'clusterNames') await gate;
+      if (q.name === 'clusterNames') {
+        entered();
+        await gate;
+      }
       return inner.query(q);
     },
     command: (cmd) => inner.command(cmd),
@@ -344,7 +358,7 @@ test('close: requests in flight finish; new requests on open keep-alive connecti
   try {
     assert.equal((await other.send({ method: 'GET', target: '/api/v2/version' }))?.status, 200);
     const slow = held.send({ method: 'GET', target: '/api/v2/clusters/names' });
-    await new Promise((r) => setTimeout(r, 50));
+    await inBackend;
     const closing = s.server.close();
     const refused = await other.send({ method: 'GET', target: '/api/v2/version' });
     assert.equal(refused?.status, 503);

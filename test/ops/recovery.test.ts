@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { after, test } from 'node:test';
 import { fetchProxyEpochs } from '../../src/recovery.js';
+import { deadAddress } from '../helpers/ports.js';
 
 interface FakeProxy {
   readonly address: string;
@@ -45,15 +46,6 @@ async function fakeProxy(reply: string | null | 'close'): Promise<FakeProxy> {
   return { address: `127.0.0.1:${(server.address() as AddressInfo).port}`, received };
 }
 
-/** An address that refuses connections: a port bound, then released. */
-async function refusingAddress(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `127.0.0.1:${port}`;
-}
-
 const GETEPOCH_COMMAND = '*2\r\n$5\r\nUMCTL\r\n$8\r\nGETEPOCH\r\n';
 
 test('fetchProxyEpochs: the largest integer wins; silent, garbage and refusing proxies are failed', async () => {
@@ -61,7 +53,7 @@ test('fetchProxyEpochs: the largest integer wins; silent, garbage and refusing p
   const p7 = await fakeProxy(':7\r\n');
   const silent = await fakeProxy(null);
   const garbage = await fakeProxy('garbage\r\n');
-  const refused = await refusingAddress();
+  const refused = deadAddress();
 
   const result = await fetchProxyEpochs([silent.address, p42.address, garbage.address, p7.address, refused]);
 
@@ -102,14 +94,14 @@ test('fetchProxyEpochs: only a non-negative integer reply counts, as in the refe
 
 test('fetchProxyEpochs: no proxies gives epoch 0 and no failures; all failing gives 0', async () => {
   assert.deepEqual(await fetchProxyEpochs([]), { largest: 0, failed: [] });
-  const refused = await refusingAddress();
+  const refused = deadAddress();
   assert.deepEqual(await fetchProxyEpochs([refused], 1000), { largest: 0, failed: [refused] });
 });
 
 test('fetchProxyEpochs: leaves no socket or timer open (a process using it exits by itself)', async () => {
   const silent = await fakeProxy(null);
   const ok = await fakeProxy(':3\r\n');
-  const refused = await refusingAddress();
+  const refused = deadAddress();
   const moduleUrl = new URL('../../src/recovery.js', import.meta.url).href;
   const addresses = [silent.address, ok.address, refused];
   const script = `

@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { replicateOnce } from '../../src/replication.js';
+import { deadAddress } from '../helpers/ports.js';
 
 interface Recorded {
   method: string | undefined;
@@ -31,15 +32,6 @@ async function startReplica(status: number, answer = ''): Promise<{ server: Serv
 async function stop(server: Server): Promise<void> {
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-}
-
-/** A port that refuses connections: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 const BODY = JSON.stringify({ version: 'mem-broker-0.1', global_epoch: 9, clusters: {}, all_proxies: {}, failed_proxies: [], failures: {}, note: 'ünïcode' });
@@ -82,7 +74,7 @@ test('replicateOnce: without a token no Authorization header is sent', async () 
 test('replicateOnce: failures are reported per address, never thrown', async () => {
   const good = await startReplica(200);
   const rejecting = await startReplica(409, '{"error":"INVALID_META_VERSION"}');
-  const refused = `127.0.0.1:${await closedPort()}`;
+  const refused = deadAddress();
   try {
     const results = await replicateOnce([good.address, rejecting.address, refused, 'not an address'], BODY, { timeoutMs: 5000 });
     assert.equal(results.length, 4);

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { requireTool } from '../helpers/tools.js';
 import { findRepoFile } from './repo.js';
 
 const UNIT = findRepoFile('deploy/metabroker.service');
@@ -47,12 +48,7 @@ test('deploy/metabroker.service: the hardening and layout the deployment relies 
 });
 
 test('deploy/metabroker.service: systemd-analyze verify reports nothing', (t) => {
-  const which = spawnSync('which', ['systemd-analyze'], { encoding: 'utf8' });
-  assert.equal(
-    which.status,
-    0,
-    'systemd-analyze is not installed: install the Debian/Ubuntu package "systemd" (apt-get install -y systemd) to run this test',
-  );
+  requireTool('systemd-analyze', 'systemd');
   let unit = UNIT;
   let scratch: string | undefined;
   if (!existsSync(NODE)) {
@@ -77,8 +73,7 @@ test('deploy/metabroker.service: systemd-analyze verify reports nothing', (t) =>
 
 test('systemd-analyze verify: the check above does catch a broken unit', () => {
   // Guards against the verify test passing vacuously (e.g. a verify that ignores its input).
-  const which = spawnSync('which', ['systemd-analyze'], { encoding: 'utf8' });
-  assert.equal(which.status, 0, 'systemd-analyze is not installed: apt-get install -y systemd');
+  requireTool('systemd-analyze', 'systemd');
   const scratch = mkdtempSync(join(tmpdir(), 'metabroker-unit-'));
   try {
     const unit = join(scratch, 'metabroker.service');

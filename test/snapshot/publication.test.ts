@@ -68,6 +68,9 @@ test('publication: a restore is published as a full snapshot', () => {
   assert.deepEqual(storeToDocument(reader.refresh().store), document);
 });
 
+/** Generations each reader must have observed, across log restarts, before the writer stops. */
+const SEEN_ENOUGH = 50;
+
 test('publication: no torn reads while real reader threads poll during continuous writes', async () => {
   const store = storeWithProxies(4, 3);
   // A small log makes the publisher restart it with full snapshots often,
@@ -75,15 +78,20 @@ test('publication: no torn reads while real reader threads poll during continuou
   const buffers = allocateSnapshotBuffers(8192);
   const publisher = new SnapshotPublisher(buffers, store);
   const expected = new Map<number, string>([[0, JSON.stringify(storeToDocument(store))]]);
-  const until = Date.now() + 1500;
+  // [stop flag, generations seen by reader 0, by reader 1]: the writer runs until both readers saw enough.
+  const control = new Int32Array(new SharedArrayBuffer(3 * 4));
   const workerUrl = new URL('./reader-worker.js', import.meta.url);
-  const readers = [0, 1].map(() => new Worker(workerUrl, { workerData: { buffers, until } }));
+  const readers = [0, 1].map((index) => new Worker(workerUrl, { workerData: { buffers, control, index } }));
+  let crashed: unknown = null;
   const results = readers.map((w) => new Promise<{ seen: { generation: number; document: string }[]; fullLoads: number }>((resolve, reject) => {
     w.once('message', resolve);
-    w.once('error', reject);
+    w.once('error', (err) => ((crashed = err), reject(err)));
   }));
   const it = writes();
-  while (Date.now() < until) {
+  const deadline = Date.now() + 60_000;
+  const seenBy = (reader: number) => Atomics.load(control, 1 + reader);
+  const enough = () => seenBy(0) >= SEEN_ENOUGH && seenBy(1) >= SEEN_ENOUGH && publisher.fullWrites >= 3;
+  while (!enough() && crashed === null && Date.now() < deadline) {
     for (let i = 0; i < 20; i++) {
       const outcome = applyCommand(store, it.next().value as Command, CTX);
       if (!outcome.changes) continue;
@@ -92,13 +100,16 @@ test('publication: no torn reads while real reader threads poll during continuou
     }
     await new Promise((r) => setImmediate(r));
   }
+  Atomics.store(control, 0, 1);
+  const reports = await Promise.all(results);
+  const progress = `readers saw ${seenBy(0)} and ${seenBy(1)} generations, ${publisher.fullWrites} full writes`;
+  assert.ok(enough(), `not enough within 60 s: ${progress}`);
   let checked = 0;
-  for (const { seen } of await Promise.all(results)) {
+  for (const { seen } of reports) {
     for (const { generation, document } of seen) {
       assert.equal(document, expected.get(generation), `generation ${generation} differs from the store at that generation`);
       checked += 1;
     }
   }
-  assert.ok(publisher.fullWrites > 1);
-  assert.ok(checked > 10, `readers observed ${checked} generations`);
+  assert.ok(checked >= 2 * SEEN_ENOUGH, `readers observed ${checked} generations`);
 });
