@@ -1,45 +1,23 @@
 /** `metabroker clusters ...` against a real broker: tables, API bodies, every write, refusals. */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { ClusterView, MetaDocument, NodeView } from '../../src/domain/types.js';
-import { startBroker } from '../helpers/broker-process.js';
-import type { BrokerProcess } from '../helpers/broker-process.js';
-import { apiOk, cli, cliOk, commitMigrations, loadDocument, smallFleet } from '../helpers/cli.js';
+import { test } from 'node:test';
+import type { ClusterView, NodeView } from '../../src/domain/types.js';
+import { apiOk, cli, cliOk, commitMigrations, loadDocument, oneClusterFleet, smallFleet, useFileBroker } from '../helpers/cli.js';
 import { buildDocument } from '../helpers/documents.js';
 
-let broker: BrokerProcess;
-let args: (...words: string[]) => string[];
-
-before(async () => {
-  broker = await startBroker();
-  args = (...words) => ['--broker', broker.origin, ...words];
-});
-
-after(async () => {
-  await broker.kill();
-});
-
-function oneCluster(): MetaDocument {
-  return smallFleet({
-    clusters: {
-      c1: [
-        ['127.0.0.1:7001', '127.0.0.2:7001'],
-        ['127.0.0.3:7001', '127.0.0.1:7002'],
-      ],
-    },
-  });
-}
+const target = useFileBroker();
+const args = target.args;
 
 async function view(name: string): Promise<ClusterView> {
-  return (JSON.parse(await apiOk(broker, 'GET', `/clusters/meta/${name}`)) as { cluster: ClusterView }).cluster;
+  return (JSON.parse(await apiOk(target.broker, 'GET', `/clusters/meta/${name}`)) as { cluster: ClusterView }).cluster;
 }
 
 /** c1 grown by one chunk and expanding onto it: one migration in flight (migration_limit 1); c2 of 4 nodes. */
 async function expandingFleet(): Promise<void> {
-  await loadDocument(broker, oneCluster());
-  await apiOk(broker, 'POST', '/clusters/meta/c2', { node_number: 4 });
-  await apiOk(broker, 'PATCH', '/clusters/nodes/c1', { node_number: 4 });
-  await apiOk(broker, 'POST', '/clusters/migrations/expand/c1');
+  await loadDocument(target.broker, oneClusterFleet());
+  await apiOk(target.broker, 'POST', '/clusters/meta/c2', { node_number: 4 });
+  await apiOk(target.broker, 'PATCH', '/clusters/nodes/c1', { node_number: 4 });
+  await apiOk(target.broker, 'POST', '/clusters/migrations/expand/c1');
 }
 
 test('clusters ls: one line per cluster with its slot bar; -o wide adds masters and compression', async () => {
@@ -66,8 +44,8 @@ test('clusters ls: one line per cluster with its slot bar; -o wide adds masters 
 
 test('clusters ls -o json: GET /clusters/names exactly; an empty broker says how to create one', async () => {
   await expandingFleet();
-  assert.equal(await cliOk(args('clusters', 'ls', '-o', 'json')), `${await apiOk(broker, 'GET', '/clusters/names')}\n`);
-  await loadDocument(broker, smallFleet());
+  assert.equal(await cliOk(args('clusters', 'ls', '-o', 'json')), `${await apiOk(target.broker, 'GET', '/clusters/names')}\n`);
+  await loadDocument(target.broker, smallFleet());
   assert.equal(
     await cliOk(args('clusters', 'ls')),
     'no clusters; create one with `metabroker clusters create NAME NODES`\n',
@@ -97,8 +75,8 @@ test('clusters show: the chunks with proxies, hosts, role, masters, slots and mi
 });
 
 test('clusters show: -o wide adds replicas; a takeover shows in ROLE; -o json is the meta body', async () => {
-  await loadDocument(broker, oneCluster());
-  await apiOk(broker, 'POST', '/proxies/failover/127.0.0.2:7001');
+  await loadDocument(target.broker, oneClusterFleet());
+  await apiOk(target.broker, 'POST', '/proxies/failover/127.0.0.2:7001');
   assert.equal(
     await cliOk(args('clusters', 'show', 'c1', '-o', 'wide')),
     [
@@ -117,12 +95,12 @@ test('clusters show: -o wide adds replicas; a takeover shows in ROLE; -o json is
   );
   assert.equal(
     await cliOk(args('clusters', 'show', 'c1', '-o', 'json')),
-    `${await apiOk(broker, 'GET', '/clusters/meta/c1')}\n`,
+    `${await apiOk(target.broker, 'GET', '/clusters/meta/c1')}\n`,
   );
 });
 
 test('clusters show of an unknown cluster: exit 1, CLUSTER_NOT_FOUND; -o json prints {"cluster":null}', async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   const r = await cli(args('clusters', 'show', 'nope', '-o', 'json'));
   assert.equal(r.code, 1);
   assert.equal(r.stdout, '{"cluster":null}\n');
@@ -137,7 +115,7 @@ test('clusters show of an unknown cluster: exit 1, CLUSTER_NOT_FOUND; -o json pr
 });
 
 test('clusters create and rm; refusals exit 1 with meaning and hint; a word for a count exits 2', async () => {
-  await loadDocument(broker, smallFleet());
+  await loadDocument(target.broker, smallFleet());
   assert.equal(await cliOk(args('clusters', 'create', 'c2', '8')), 'created cluster c2 with 8 nodes\n');
   assert.equal((await view('c2')).nodes.length, 8);
 
@@ -175,7 +153,7 @@ test('clusters create and rm; refusals exit 1 with meaning and hint; a word for 
   );
 
   assert.equal(await cliOk(args('clusters', 'rm', 'c2')), 'removed cluster c2; its proxies are free again\n');
-  assert.deepEqual(JSON.parse(await apiOk(broker, 'GET', '/clusters/names')), { names: [] });
+  assert.deepEqual(JSON.parse(await apiOk(target.broker, 'GET', '/clusters/names')), { names: [] });
   const gone = await cli(args('clusters', 'rm', 'c2'));
   assert.equal(gone.code, 1);
   assert.ok(
@@ -185,7 +163,7 @@ test('clusters create and rm; refusals exit 1 with meaning and hint; a word for 
 });
 
 test('clusters add-nodes and scale-to: the nodes added as a table, and -o json exactly as answered', async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   assert.equal(
     await cliOk(args('clusters', 'add-nodes', 'c1', '4')),
     [
@@ -214,8 +192,8 @@ test('clusters add-nodes and scale-to: the nodes added as a table, and -o json e
 });
 
 test('clusters expand, then shrink and rm-free-nodes once the coordinator committed the migrations', async () => {
-  await loadDocument(broker, oneCluster());
-  await apiOk(broker, 'PATCH', '/clusters/nodes/c1', { node_number: 4 });
+  await loadDocument(target.broker, oneClusterFleet());
+  await apiOk(target.broker, 'PATCH', '/clusters/nodes/c1', { node_number: 4 });
   assert.equal(
     await cliOk(args('clusters', 'expand', 'c1')),
     'expanding c1: slots are moving to its empty chunks; follow with `metabroker migrations ls` or `metabroker status --watch`\n',
@@ -227,7 +205,7 @@ test('clusters expand, then shrink and rm-free-nodes once the coordinator commit
     'error: MIGRATION_RUNNING: the cluster has a migration running (refused by the broker, HTTP 409; POST /api/v2/clusters/migrations/expand/c1)\n' +
       'what to do: wait until `metabroker migrations ls` shows none for this cluster (`metabroker status --watch`), then retry.\n',
   );
-  assert.ok((await commitMigrations(broker, 'c1')) >= 2);
+  assert.ok((await commitMigrations(target.broker, 'c1')) >= 2);
   assert.match(await cliOk(args('clusters', 'ls')), /^c1 +\d+ +12 +0 +██████ 2730 to 2731$/m);
 
   const even = await cli(args('clusters', 'expand', 'c1'));
@@ -242,7 +220,7 @@ test('clusters expand, then shrink and rm-free-nodes once the coordinator commit
     'shrinking c1 to 8 nodes: slots are moving to its first chunks; once `metabroker migrations ls` shows none, ' +
       '`metabroker clusters rm-free-nodes c1` releases the rest\n',
   );
-  await commitMigrations(broker, 'c1');
+  await commitMigrations(target.broker, 'c1');
   assert.equal(
     await cliOk(args('clusters', 'rm-free-nodes', 'c1')),
     'removed the chunks of c1 that held no slots; their proxies are free again\n',
@@ -254,7 +232,7 @@ test('clusters expand, then shrink and rm-free-nodes once the coordinator commit
 });
 
 test("clusters config: key=value pairs; INVALID_CONFIG with the broker's words; a bare word exits 2", async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   assert.equal(
     await cliOk(args('clusters', 'config', 'c1', 'compression_strategy=set_get_only', 'migration_scan_count=20')),
     'changed the config of c1: compression_strategy=set_get_only, migration_scan_count=20\n',
@@ -283,8 +261,8 @@ test("clusters config: key=value pairs; INVALID_CONFIG with the broker's words; 
 });
 
 test('clusters balance: a taken-over chunk whose proxies are healthy again goes back to Normal', async () => {
-  await loadDocument(broker, oneCluster());
-  await apiOk(broker, 'POST', '/proxies/failover/127.0.0.2:7001');
+  await loadDocument(target.broker, oneClusterFleet());
+  await apiOk(target.broker, 'POST', '/proxies/failover/127.0.0.2:7001');
   // The replacement is healthy, so the chunk can be balanced.
   assert.match(await cliOk(args('clusters', 'show', 'c1')), / FirstChunkMaster /);
   assert.equal(
@@ -295,7 +273,7 @@ test('clusters balance: a taken-over chunk whose proxies are healthy again goes 
 });
 
 test('writes answer nothing with -o json, as the API does', async () => {
-  await loadDocument(broker, buildDocument({ proxies: ['127.0.0.1:7001@h1', '127.0.0.2:7001@h2'] }));
+  await loadDocument(target.broker, buildDocument({ proxies: ['127.0.0.1:7001@h1', '127.0.0.2:7001@h2'] }));
   assert.equal(await cliOk(args('-o', 'json', 'clusters', 'create', 'c1', '4')), '');
   assert.equal(await cliOk(args('-o', 'json', 'clusters', 'config', 'c1', 'compression_strategy=allow_all')), '');
   assert.equal(await cliOk(args('-o', 'json', 'clusters', 'rm', 'c1')), '');

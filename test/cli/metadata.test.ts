@@ -6,36 +6,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { ChunkStore, MetaDocument } from '../../src/domain/types.js';
-import { startBroker, tempDir } from '../helpers/broker-process.js';
+import { tempDir } from '../helpers/broker-process.js';
 import { deadAddress } from '../helpers/ports.js';
-import type { BrokerProcess } from '../helpers/broker-process.js';
-import { apiOk, cli, cliOk, largeFleet, loadDocument, smallFleet, startCliInTerminal } from '../helpers/cli.js';
+import { apiOk, cli, cliOk, largeFleet, loadDocument, oneClusterFleet, startCliInTerminal, useFileBroker } from '../helpers/cli.js';
 import { cloneDocument } from '../helpers/documents.js';
 
-let broker: BrokerProcess;
-let args: (...words: string[]) => string[];
-
-before(async () => {
-  broker = await startBroker();
-  args = (...words) => ['--broker', broker.origin, ...words];
-});
-
-after(async () => {
-  await broker.kill();
-});
-
-function oneCluster(): MetaDocument {
-  return smallFleet({
-    clusters: {
-      c1: [
-        ['127.0.0.1:7001', '127.0.0.2:7001'],
-        ['127.0.0.3:7001', '127.0.0.1:7002'],
-      ],
-    },
-  });
-}
+const target = useFileBroker();
+const args = target.args;
 
 function file(name: string): string {
   return join(tempDir('metabroker-cli-'), name);
@@ -43,7 +22,7 @@ function file(name: string): string {
 
 /** PUT /metadata requests the broker has answered so far, from its own metrics. */
 async function metadataPuts(): Promise<number> {
-  const text = await apiOk(broker, 'GET', '/metrics');
+  const text = await apiOk(target.broker, 'GET', '/metrics');
   let total = 0;
   for (const line of text.split('\n')) {
     if (
@@ -62,16 +41,16 @@ async function metadataPuts(): Promise<number> {
  * removed, 127.0.0.3:7004 failed, c1's config changed.
  */
 async function changeEverything(): Promise<void> {
-  await apiOk(broker, 'POST', '/clusters/meta/c2', { node_number: 4 });
-  await apiOk(broker, 'POST', '/proxies/meta', { proxy_address: '127.0.0.4:7001', nodes: ['a', 'b'] });
-  await apiOk(broker, 'DELETE', '/proxies/meta/127.0.0.1:7004');
-  await apiOk(broker, 'POST', '/proxies/failover/127.0.0.3:7004');
-  await apiOk(broker, 'PATCH', '/clusters/config/c1', { compression_strategy: 'allow_all' });
+  await apiOk(target.broker, 'POST', '/clusters/meta/c2', { node_number: 4 });
+  await apiOk(target.broker, 'POST', '/proxies/meta', { proxy_address: '127.0.0.4:7001', nodes: ['a', 'b'] });
+  await apiOk(target.broker, 'DELETE', '/proxies/meta/127.0.0.1:7004');
+  await apiOk(target.broker, 'POST', '/proxies/failover/127.0.0.3:7004');
+  await apiOk(target.broker, 'PATCH', '/clusters/config/c1', { compression_strategy: 'allow_all' });
 }
 
 const RESTORE_DIFF = (path: string) =>
   [
-    `restore ${path} onto ${broker.origin}`,
+    `restore ${path} onto ${target.broker.origin}`,
     'global epoch    15 -> 10',
     'clusters        0 added, 1 removed, 1 changed',
     '                - c2',
@@ -88,12 +67,12 @@ const RESTORE_DIFF = (path: string) =>
   ].join('\n');
 
 test('metadata backup: the file is GET /metadata byte for byte; -o json summarises; - writes to stdout', async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   const path = file('backup.json');
-  const body = await apiOk(broker, 'GET', '/metadata');
+  const body = await apiOk(target.broker, 'GET', '/metadata');
   assert.equal(
     await cliOk(args('metadata', 'backup', path)),
-    `backed up the metadata of ${broker.origin} to ${path}: ` +
+    `backed up the metadata of ${target.broker.origin} to ${path}: ` +
       `global epoch 10, 1 cluster, 12 proxies, ${Buffer.byteLength(body)} bytes\n`,
   );
   assert.equal(readFileSync(path, 'utf8'), body);
@@ -111,7 +90,7 @@ test('metadata backup: the file is GET /metadata byte for byte; -o json summaris
 });
 
 test('metadata restore --yes: shows the change, replaces the metadata; -o json reports the diff', async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   const path = file('state.json');
   await cliOk(args('metadata', 'backup', path));
   await changeEverything();
@@ -119,7 +98,7 @@ test('metadata restore --yes: shows the change, replaces the metadata; -o json r
     await cliOk(args('metadata', 'restore', path, '--yes')),
     `${RESTORE_DIFF(path)}\nrestored: the broker now holds global epoch 10, 1 cluster, 12 proxies\n`,
   );
-  assert.equal(await apiOk(broker, 'GET', '/metadata'), readFileSync(path, 'utf8'));
+  assert.equal(await apiOk(target.broker, 'GET', '/metadata'), readFileSync(path, 'utf8'));
 
   await changeEverything();
   const report = JSON.parse(await cliOk(args('-o', 'json', 'metadata', 'restore', path, '--yes'))) as Record<
@@ -128,7 +107,7 @@ test('metadata restore --yes: shows the change, replaces the metadata; -o json r
   >;
   assert.deepEqual(report, {
     file: path,
-    broker: broker.origin,
+    broker: target.broker.origin,
     diff: {
       global_epoch: { before: 15, after: 10 },
       clusters: { added: [], removed: ['c2'], changed: ['c1'] },
@@ -146,28 +125,28 @@ test('metadata restore --yes: shows the change, replaces the metadata; -o json r
 });
 
 test('metadata restore of what the broker holds already: nothing is sent', async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   const path = file('same.json');
   await cliOk(args('metadata', 'backup', path));
   const puts = await metadataPuts();
   assert.equal(
     await cliOk(args('metadata', 'restore', path)),
-    `restore ${path} onto ${broker.origin}\nthe broker already holds exactly this metadata\n`,
+    `restore ${path} onto ${target.broker.origin}\nthe broker already holds exactly this metadata\n`,
   );
   assert.equal(await metadataPuts(), puts);
 });
 
 test('metadata restore without a terminal and without --yes: exit 2, nothing changes', async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   const path = file('state.json');
   await cliOk(args('metadata', 'backup', path));
   await changeEverything();
-  const before = await apiOk(broker, 'GET', '/metadata');
+  const before = await apiOk(target.broker, 'GET', '/metadata');
   const r = await cli(args('metadata', 'restore', path), { input: 'y\n' });
   assert.equal(r.code, 2);
   assert.equal(r.stdout, `${RESTORE_DIFF(path)}\n`);
   assert.equal(r.stderr, 'error: restore replaces all of the metadata: confirm on a terminal, or pass --yes\n');
-  assert.equal(await apiOk(broker, 'GET', '/metadata'), before);
+  assert.equal(await apiOk(target.broker, 'GET', '/metadata'), before);
 });
 
 /** Runs restore in a terminal, answers the prompt, returns the exit status and what the terminal showed. */
@@ -180,17 +159,17 @@ async function restoreInTerminal(path: string, answer: string): Promise<{ code: 
 }
 
 test('metadata restore in a terminal: "n" cancels (exit 1, nothing changes), "y" restores', async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   const path = file('state.json');
   await cliOk(args('metadata', 'backup', path));
   await changeEverything();
-  const before = await apiOk(broker, 'GET', '/metadata');
-  const question = `Replace the metadata of ${broker.origin} with ${path}? [y/N] `;
+  const before = await apiOk(target.broker, 'GET', '/metadata');
+  const question = `Replace the metadata of ${target.broker.origin} with ${path}? [y/N] `;
 
   const no = await restoreInTerminal(path, 'n');
   assert.equal(no.code, 1, no.screen);
   assert.equal(no.screen, `${RESTORE_DIFF(path)}\n${question}n\nrestore cancelled; nothing was changed\n`);
-  assert.equal(await apiOk(broker, 'GET', '/metadata'), before);
+  assert.equal(await apiOk(target.broker, 'GET', '/metadata'), before);
 
   const yes = await restoreInTerminal(path, 'y');
   assert.equal(yes.code, 0, yes.screen);
@@ -198,12 +177,12 @@ test('metadata restore in a terminal: "n" cancels (exit 1, nothing changes), "y"
     yes.screen,
     `${RESTORE_DIFF(path)}\n${question}y\nrestored: the broker now holds global epoch 10, 1 cluster, 12 proxies\n`,
   );
-  assert.equal(await apiOk(broker, 'GET', '/metadata'), readFileSync(path, 'utf8'));
+  assert.equal(await apiOk(target.broker, 'GET', '/metadata'), readFileSync(path, 'utf8'));
 });
 
 /** Files the broker refuses, each with what the broker says when it is sent anyway. */
 function refusedFiles(): { name: string; text: string; code: string }[] {
-  const base = oneCluster();
+  const base = oneClusterFleet();
   const epochBeyond = cloneDocument(base);
   epochBeyond.clusters.c1 = { ...epochBeyond.clusters.c1!, epoch: 11 };
   const slotTwice = cloneDocument(base);
@@ -227,7 +206,7 @@ function refusedFiles(): { name: string; text: string; code: string }[] {
 
 for (const bad of refusedFiles()) {
   test(`metadata restore refuses ${bad.name} here, with the broker's words, before any PUT`, async () => {
-    await loadDocument(broker, oneCluster());
+    await loadDocument(target.broker, oneClusterFleet());
     const path = file('bad.json');
     writeFileSync(path, bad.text);
     const puts = await metadataPuts();
@@ -237,7 +216,7 @@ for (const bad of refusedFiles()) {
     assert.equal(await metadataPuts(), puts, 'the broker received no PUT /metadata');
 
     // The broker's own answer to the same bytes: the same code and the same words.
-    const answer = await broker.call('PUT', '/metadata', bad.text);
+    const answer = await target.broker.call('PUT', '/metadata', bad.text);
     const refusal = answer.json<{ error: string; message?: string }>();
     assert.equal(refusal.error, bad.code);
     const [first, ...rest] = r.stderr.trimEnd().split('\n');
@@ -264,7 +243,7 @@ for (const bad of refusedFiles()) {
 }
 
 test('metadata restore of a large document in a terminal shows progress bars', { timeout: 120_000 }, async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   const path = file('large.json');
   writeFileSync(path, JSON.stringify(largeFleet()));
   const terminal = startCliInTerminal(args('metadata', 'restore', path, '--yes'), { timeoutMs: 90_000 });
@@ -275,7 +254,7 @@ test('metadata restore of a large document in a terminal shows progress bars', {
     result.stdout.includes('restored: the broker now holds global epoch 100, 1000 clusters, 10000 proxies'),
     result.stdout.slice(-500),
   );
-  assert.equal((JSON.parse(await apiOk(broker, 'GET', '/metadata')) as MetaDocument).global_epoch, 100);
+  assert.equal((JSON.parse(await apiOk(target.broker, 'GET', '/metadata')) as MetaDocument).global_epoch, 100);
 
   // Reading a large current document shows its own bar; without a terminal there is none.
   const again = startCliInTerminal(args('metadata', 'backup', file('large-backup.json')), { timeoutMs: 90_000 });

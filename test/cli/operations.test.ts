@@ -2,42 +2,20 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { ClusterView, MetaDocument } from '../../src/domain/types.js';
-import { startBroker } from '../helpers/broker-process.js';
 import { deadAddress } from '../helpers/ports.js';
-import type { BrokerProcess } from '../helpers/broker-process.js';
-import { apiOk, cli, cliOk, commitMigrations, loadDocument, smallFleet } from '../helpers/cli.js';
+import { apiOk, cli, cliOk, commitMigrations, loadDocument, oneClusterFleet, useFileBroker } from '../helpers/cli.js';
 import { buildDocument } from '../helpers/documents.js';
 
-let broker: BrokerProcess;
-let args: (...words: string[]) => string[];
-
-before(async () => {
-  broker = await startBroker();
-  args = (...words) => ['--broker', broker.origin, ...words];
-});
-
-after(async () => {
-  await broker.kill();
-});
-
-function oneCluster(): MetaDocument {
-  return smallFleet({
-    clusters: {
-      c1: [
-        ['127.0.0.1:7001', '127.0.0.2:7001'],
-        ['127.0.0.3:7001', '127.0.0.1:7002'],
-      ],
-    },
-  });
-}
+const target = useFileBroker();
+const args = target.args;
 
 test('failures: the reported proxies with their cluster; -o json is GET /failures', async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   assert.equal(await cliOk(args('failures')), 'no proxy is reported failed\n');
-  await apiOk(broker, 'POST', '/failures/127.0.0.1:7001/coordinatorA');
-  await apiOk(broker, 'POST', '/failures/127.0.0.3:7003/coordinatorB');
+  await apiOk(target.broker, 'POST', '/failures/127.0.0.1:7001/coordinatorA');
+  await apiOk(target.broker, 'POST', '/failures/127.0.0.3:7003/coordinatorB');
   assert.equal(
     await cliOk(args('failures')),
     [
@@ -49,17 +27,17 @@ test('failures: the reported proxies with their cluster; -o json is GET /failure
       '',
     ].join('\n'),
   );
-  assert.equal(await cliOk(args('failures', '-o', 'json')), `${await apiOk(broker, 'GET', '/failures')}\n`);
+  assert.equal(await cliOk(args('failures', '-o', 'json')), `${await apiOk(target.broker, 'GET', '/failures')}\n`);
 });
 
 test('failover: the chunk peer takes over and a free proxy replaces the failed one', async () => {
-  await loadDocument(broker, oneCluster());
-  await apiOk(broker, 'POST', '/failures/127.0.0.1:7001/coordinatorA');
+  await loadDocument(target.broker, oneClusterFleet());
+  await apiOk(target.broker, 'POST', '/failures/127.0.0.1:7001/coordinatorA');
   assert.equal(
     await cliOk(args('failover', '127.0.0.1:7001')),
     'failed over 127.0.0.1:7001: its chunk peer took over, and 127.0.0.3:7002 replaces it in cluster c1\n',
   );
-  const view = (JSON.parse(await apiOk(broker, 'GET', '/clusters/meta/c1')) as { cluster: ClusterView }).cluster;
+  const view = (JSON.parse(await apiOk(target.broker, 'GET', '/clusters/meta/c1')) as { cluster: ClusterView }).cluster;
   assert.ok(view.nodes.some((n) => n.proxy_address === '127.0.0.3:7002'));
   assert.ok(!view.nodes.some((n) => n.proxy_address === '127.0.0.1:7001'));
   assert.equal(
@@ -79,18 +57,18 @@ test('failover: the chunk peer takes over and a free proxy replaces the failed o
 });
 
 test('failover -o json prints the answer: the replacement proxy view', async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   const answer = JSON.parse(await cliOk(args('-o', 'json', 'failover', '127.0.0.2:7001'))) as {
     proxy: { address: string };
   };
   assert.equal(answer.proxy.address, '127.0.0.3:7002');
   // Once applied, the view the broker serves for the replacement is the one the failover answered.
-  assert.deepEqual(answer, JSON.parse(await apiOk(broker, 'GET', '/proxies/meta/127.0.0.3:7002')));
+  assert.deepEqual(answer, JSON.parse(await apiOk(target.broker, 'GET', '/proxies/meta/127.0.0.3:7002')));
 });
 
 test('failover without a free proxy: exit 1, and the message says the takeover stands', async () => {
   await loadDocument(
-    broker,
+    target.broker,
     buildDocument({
       proxies: ['127.0.0.1:7001@h1', '127.0.0.2:7001@h2'],
       clusters: { c1: [['127.0.0.1:7001', '127.0.0.2:7001']] },
@@ -117,11 +95,11 @@ test('failover without a free proxy: exit 1, and the message says the takeover s
 });
 
 test('migrations ls: each migration in flight; -o wide adds count and nodes; -o json documented', async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   assert.equal(await cliOk(args('migrations', 'ls')), 'no migration in flight\n');
   assert.equal(await cliOk(args('migrations', 'ls', '-o', 'json')), '[]\n');
-  await apiOk(broker, 'PATCH', '/clusters/nodes/c1', { node_number: 4 });
-  await apiOk(broker, 'POST', '/clusters/migrations/expand/c1');
+  await apiOk(target.broker, 'PATCH', '/clusters/nodes/c1', { node_number: 4 });
+  await apiOk(target.broker, 'POST', '/clusters/migrations/expand/c1');
   assert.equal(
     await cliOk(args('migrations', 'ls')),
     [
@@ -138,7 +116,7 @@ test('migrations ls: each migration in flight; -o wide adds count and nodes; -o 
       '',
     ].join('\n'),
   );
-  const view = (JSON.parse(await apiOk(broker, 'GET', '/clusters/meta/c1')) as { cluster: ClusterView }).cluster;
+  const view = (JSON.parse(await apiOk(target.broker, 'GET', '/clusters/meta/c1')) as { cluster: ClusterView }).cluster;
   const tags = view.nodes.flatMap((n) =>
     n.slots.flatMap((s) =>
       s.tag !== 'None' && 'Migrating' in s.tag ? [{ range_list: s.range_list, ...s.tag.Migrating }] : [],
@@ -151,7 +129,7 @@ test('migrations ls: each migration in flight; -o wide adds count and nodes; -o 
   assert.equal(tags.length, 1);
 
   // The coordinator commits; the next migration of the expand shows, then none.
-  await apiOk(broker, 'PUT', '/clusters/migrations', { cluster_name: 'c1', slot_range: view.nodes[0]!.slots[1] });
+  await apiOk(target.broker, 'PUT', '/clusters/migrations', { cluster_name: 'c1', slot_range: view.nodes[0]!.slots[1] });
   assert.equal(
     await cliOk(args('migrations', 'ls')),
     [
@@ -160,16 +138,16 @@ test('migrations ls: each migration in flight; -o wide adds count and nodes; -o 
       '',
     ].join('\n'),
   );
-  await commitMigrations(broker, 'c1');
+  await commitMigrations(target.broker, 'c1');
   assert.equal(await cliOk(args('migrations', 'ls')), 'no migration in flight\n');
 });
 
 test('epoch show and bump; a smaller epoch is refused with exit 1; a word exits 2', async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   assert.equal(await cliOk(args('epoch', 'show')), 'global epoch 10\n');
   assert.equal(await cliOk(args('epoch', 'show', '-o', 'json')), '{"global_epoch":10}\n');
   assert.equal(await cliOk(args('epoch', 'bump', '50')), 'global epoch set to 50\n');
-  assert.equal((JSON.parse(await apiOk(broker, 'GET', '/metadata')) as MetaDocument).global_epoch, 50);
+  assert.equal((JSON.parse(await apiOk(target.broker, 'GET', '/metadata')) as MetaDocument).global_epoch, 50);
   assert.equal(await cliOk(args('-o', 'json', 'epoch', 'bump', '60')), '');
 
   const smaller = await cli(args('epoch', 'bump', '5'));
@@ -196,7 +174,7 @@ test('epoch recover: asks the proxies, moves past the largest answer, names thos
   try {
     const answering = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     const silent = deadAddress();
-    await loadDocument(broker, buildDocument({ proxies: [answering, silent] }));
+    await loadDocument(target.broker, buildDocument({ proxies: [answering, silent] }));
     assert.equal(
       await cliOk(args('epoch', 'recover')),
       `epoch recovered: global epoch now 501; 1 did not answer: ${silent}\n`,

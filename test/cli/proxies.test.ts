@@ -1,28 +1,17 @@
 /** `metabroker proxies ls|show|add|rm` against a real broker. */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { MetaDocument } from '../../src/domain/types.js';
-import { startBroker } from '../helpers/broker-process.js';
-import type { BrokerProcess } from '../helpers/broker-process.js';
-import { apiOk, cli, cliOk, loadDocument, smallFleet } from '../helpers/cli.js';
+import { apiOk, cli, cliOk, loadDocument, smallFleet, useFileBroker } from '../helpers/cli.js';
 import { buildDocument } from '../helpers/documents.js';
 
-let broker: BrokerProcess;
-let args: (...words: string[]) => string[];
-
-before(async () => {
-  broker = await startBroker();
-  args = (...words) => ['--broker', broker.origin, ...words];
-});
-
-after(async () => {
-  await broker.kill();
-});
+const target = useFileBroker();
+const args = target.args;
 
 /** c1 on four proxies; 127.0.0.2:7004 reported by a coordinator; 127.0.0.3:7004 failed over. */
 async function fleetWithTrouble(): Promise<void> {
   await loadDocument(
-    broker,
+    target.broker,
     smallFleet({
       clusters: {
         c1: [
@@ -32,8 +21,8 @@ async function fleetWithTrouble(): Promise<void> {
       },
     }),
   );
-  await apiOk(broker, 'POST', '/failures/127.0.0.2:7004/coordinator1');
-  await apiOk(broker, 'POST', '/proxies/failover/127.0.0.3:7004');
+  await apiOk(target.broker, 'POST', '/failures/127.0.0.2:7004/coordinator1');
+  await apiOk(target.broker, 'POST', '/proxies/failover/127.0.0.3:7004');
 }
 
 test('proxies ls: address, host, cluster and state of every proxy; -o wide adds the nodes', async () => {
@@ -70,12 +59,12 @@ test('proxies ls -o json: GET /proxies/addresses exactly', async () => {
   await fleetWithTrouble();
   assert.equal(
     await cliOk(args('proxies', 'ls', '-o', 'json')),
-    `${await apiOk(broker, 'GET', '/proxies/addresses')}\n`,
+    `${await apiOk(target.broker, 'GET', '/proxies/addresses')}\n`,
   );
 });
 
 test('proxies ls on an empty broker says how to add one', async () => {
-  await loadDocument(broker, buildDocument({ proxies: [] }));
+  await loadDocument(target.broker, buildDocument({ proxies: [] }));
   assert.equal(
     await cliOk(args('proxies', 'ls')),
     'no proxies registered; add one with `metabroker proxies add ADDR NODE1 NODE2`\n',
@@ -119,7 +108,7 @@ test('proxies show: the view as a table; -o wide adds migrations and peers; -o j
   for (const address of ['127.0.0.1:7001', '127.0.0.3:7003']) {
     assert.equal(
       await cliOk(args('proxies', 'show', address, '-o', 'json')),
-      `${await apiOk(broker, 'GET', `/proxies/meta/${address}`)}\n`,
+      `${await apiOk(target.broker, 'GET', `/proxies/meta/${address}`)}\n`,
     );
   }
 });
@@ -152,7 +141,7 @@ test('proxies show of an unknown address: exit 1, PROXY_NOT_FOUND; -o json still
 });
 
 test('proxies add: registers the proxy with its nodes and host; -o json prints the empty body', async () => {
-  await loadDocument(broker, buildDocument({ proxies: [] }));
+  await loadDocument(target.broker, buildDocument({ proxies: [] }));
   assert.equal(
     await cliOk(args('proxies', 'add', '127.0.0.4:7001', '127.0.0.4:6001', '127.0.0.4:6002')),
     'registered proxy 127.0.0.4:7001 (nodes 127.0.0.4:6001, 127.0.0.4:6002; host from its address)\n',
@@ -162,7 +151,7 @@ test('proxies add: registers the proxy with its nodes and host; -o json prints t
     'registered proxy 127.0.0.4:7002 (nodes 127.0.0.4:6003, 127.0.0.4:6004; host rack9)\n',
   );
   assert.equal(await cliOk(args('-o', 'json', 'proxies', 'add', '127.0.0.4:7003', 'n1', 'n2')), '');
-  const doc = JSON.parse(await apiOk(broker, 'GET', '/metadata')) as MetaDocument;
+  const doc = JSON.parse(await apiOk(target.broker, 'GET', '/metadata')) as MetaDocument;
   assert.deepEqual(doc.all_proxies['127.0.0.4:7001'], {
     proxy_address: '127.0.0.4:7001',
     node_addresses: ['127.0.0.4:6001', '127.0.0.4:6002'],
@@ -174,7 +163,7 @@ test('proxies add: registers the proxy with its nodes and host; -o json prints t
 });
 
 test('proxies add refused: ALREADY_EXISTED, INVALID_PROXY_ADDRESS exit 1; missing words exit 2', async () => {
-  await loadDocument(broker, smallFleet());
+  await loadDocument(target.broker, smallFleet());
   const again = await cli(args('proxies', 'add', '127.0.0.1:7001', 'a', 'b'));
   assert.equal(again.code, 1);
   assert.equal(
@@ -201,7 +190,7 @@ test('proxies add refused: ALREADY_EXISTED, INVALID_PROXY_ADDRESS exit 1; missin
 test('proxies rm: removes a free proxy; IN_USE and PROXY_NOT_FOUND exit 1', async () => {
   await fleetWithTrouble();
   assert.equal(await cliOk(args('proxies', 'rm', '127.0.0.1:7003')), 'removed proxy 127.0.0.1:7003\n');
-  assert.deepEqual(JSON.parse(await apiOk(broker, 'GET', '/proxies/meta/127.0.0.1:7003')), { proxy: null });
+  assert.deepEqual(JSON.parse(await apiOk(target.broker, 'GET', '/proxies/meta/127.0.0.1:7003')), { proxy: null });
 
   const inUse = await cli(args('proxies', 'rm', '127.0.0.1:7001'));
   assert.equal(inUse.code, 1);

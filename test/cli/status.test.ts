@@ -7,44 +7,23 @@ import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { ClusterView, MetaDocument } from '../../src/domain/types.js';
-import { startBroker } from '../helpers/broker-process.js';
 import { deadAddress } from '../helpers/ports.js';
-import type { BrokerProcess } from '../helpers/broker-process.js';
-import { cli, cliOk, loadDocument, smallFleet, startCli, startCliInTerminal } from '../helpers/cli.js';
+import { cli, cliOk, loadDocument, oneClusterFleet, smallFleet, startCli, startCliInTerminal, useFileBroker } from '../helpers/cli.js';
 
-let broker: BrokerProcess;
-
-before(async () => {
-  broker = await startBroker();
-});
-
-after(async () => {
-  await broker.kill();
-});
+const target = useFileBroker();
 
 /** Cluster c1: two chunks across host1-host2 and host3-host1; 8 free proxies left. */
-function oneCluster(): MetaDocument {
-  return smallFleet({
-    clusters: {
-      c1: [
-        ['127.0.0.1:7001', '127.0.0.2:7001'],
-        ['127.0.0.3:7001', '127.0.0.1:7002'],
-      ],
-    },
-  });
-}
-
 async function ok(method: string, path: string, body?: unknown): Promise<string> {
-  const answer = await broker.call(method, path, body);
+  const answer = await target.broker.call(method, path, body);
   assert.equal(answer.status, 200, `${method} ${path}: ${answer.status} ${answer.text}`);
   return answer.text;
 }
 
 /** One cluster with a migration in flight, one reported proxy, one failed free proxy. */
 async function busyFleet(): Promise<void> {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   await ok('PATCH', '/clusters/nodes/c1', { node_number: 4 });
   await ok('POST', '/clusters/migrations/expand/c1');
   await ok('POST', '/failures/127.0.0.2:7004/coordinator1');
@@ -52,12 +31,12 @@ async function busyFleet(): Promise<void> {
 }
 
 test('status: summary and one line per cluster with its slot bar', async () => {
-  await loadDocument(broker, oneCluster());
-  const out = await cliOk(['--broker', broker.origin, 'status']);
+  await loadDocument(target.broker, oneClusterFleet());
+  const out = await cliOk(['--broker', target.broker.origin, 'status']);
   assert.equal(
     out,
     [
-      `broker         ${broker.origin}`,
+      `broker         ${target.broker.origin}`,
       'global epoch   10',
       'hosts          3',
       'proxies        12 total, 8 free, 4 in clusters, 0 failed, 0 reported',
@@ -73,11 +52,11 @@ test('status: summary and one line per cluster with its slot bar', async () => {
 
 test('status: migrations, failed and reported proxies, empty masters; -o wide adds columns', async () => {
   await busyFleet();
-  const out = await cliOk(['--broker', broker.origin, 'status', '-o', 'wide']);
+  const out = await cliOk(['--broker', target.broker.origin, 'status', '-o', 'wide']);
   assert.equal(
     out,
     [
-      `broker         ${broker.origin}`,
+      `broker         ${target.broker.origin}`,
       'global epoch   14',
       'hosts          3',
       'proxies        12 total, 5 free, 6 in clusters, 1 failed, 1 reported',
@@ -93,7 +72,7 @@ test('status: migrations, failed and reported proxies, empty masters; -o wide ad
 
 test('status: hosts whose loss could not be absorbed', async () => {
   await loadDocument(
-    broker,
+    target.broker,
     smallFleet({
       clusters: {
         c1: [
@@ -106,11 +85,11 @@ test('status: hosts whose loss could not be absorbed', async () => {
       },
     }),
   );
-  const out = await cliOk(['--broker', broker.origin, 'status']);
+  const out = await cliOk(['--broker', target.broker.origin, 'status']);
   assert.equal(
     out,
     [
-      `broker         ${broker.origin}`,
+      `broker         ${target.broker.origin}`,
       'global epoch   10',
       'hosts          3',
       'proxies        12 total, 2 free, 10 in clusters, 0 failed, 0 reported',
@@ -122,7 +101,7 @@ test('status: hosts whose loss could not be absorbed', async () => {
       '',
     ].join('\n'),
   );
-  const json = JSON.parse(await cliOk(['--broker', broker.origin, 'status', '-o', 'json'])) as {
+  const json = JSON.parse(await cliOk(['--broker', target.broker.origin, 'status', '-o', 'json'])) as {
     hosts_cannot_fail: string[];
   };
   assert.deepEqual(json.hosts_cannot_fail, ['host1', 'host2', 'host3']);
@@ -133,7 +112,7 @@ test('status: hosts whose loss could not be absorbed', async () => {
 
 test('status -o json: the documented object, each figure as the API bodies give it', async () => {
   await busyFleet();
-  const json = JSON.parse(await cliOk(['--broker', broker.origin, 'status', '-o', 'json'])) as Record<string, unknown>;
+  const json = JSON.parse(await cliOk(['--broker', target.broker.origin, 'status', '-o', 'json'])) as Record<string, unknown>;
 
   const metadata = JSON.parse(await ok('GET', '/metadata')) as MetaDocument;
   const addresses = (JSON.parse(await ok('GET', '/proxies/addresses')) as { addresses: string[] }).addresses;
@@ -150,7 +129,7 @@ test('status -o json: the documented object, each figure as the API bodies give 
   );
 
   assert.deepEqual(json, {
-    broker: broker.origin,
+    broker: target.broker.origin,
     global_epoch: metadata.global_epoch,
     hosts: new Set(Object.values(metadata.all_proxies).map((p) => p.host)).size,
     proxies: {
@@ -194,16 +173,16 @@ const FRAME_ONE_CLUSTER = [
 ];
 
 test('status --watch --count 2: two frames, then what changed (nothing)', async () => {
-  await loadDocument(broker, oneCluster());
-  const out = await cliOk(['--broker', broker.origin, 'status', '--watch', '--count', '2', '--interval', '0.1']);
+  await loadDocument(target.broker, oneClusterFleet());
+  const out = await cliOk(['--broker', target.broker.origin, 'status', '--watch', '--count', '2', '--interval', '0.1']);
   assert.equal(
     out,
     [
       '--- refresh 1 of 2 (every 0.1s; Enter refreshes now) ---',
-      `broker         ${broker.origin}`,
+      `broker         ${target.broker.origin}`,
       ...FRAME_ONE_CLUSTER,
       '--- refresh 2 of 2 (every 0.1s; Enter refreshes now) ---',
-      `broker         ${broker.origin}`,
+      `broker         ${target.broker.origin}`,
       ...FRAME_ONE_CLUSTER,
       '',
       'no change since the previous refresh',
@@ -213,12 +192,12 @@ test('status --watch --count 2: two frames, then what changed (nothing)', async 
 });
 
 test('status --watch: Enter refreshes at once and the frame lists the changes', async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   // An interval far longer than the test: only Enter can bring the second refresh.
-  const watch = startCli(['--broker', broker.origin, 'status', '--watch', '--count', '2', '--interval', '600']);
+  const watch = startCli(['--broker', target.broker.origin, 'status', '--watch', '--count', '2', '--interval', '600']);
   const first = [
     '--- refresh 1 of 2 (every 600s; Enter refreshes now) ---',
-    `broker         ${broker.origin}`,
+    `broker         ${target.broker.origin}`,
     ...FRAME_ONE_CLUSTER,
     '',
   ].join('\n');
@@ -233,7 +212,7 @@ test('status --watch: Enter refreshes at once and the frame lists the changes', 
     result.stdout.slice(first.length),
     [
       '--- refresh 2 of 2 (every 600s; Enter refreshes now) ---',
-      `broker         ${broker.origin}`,
+      `broker         ${target.broker.origin}`,
       'global epoch   11',
       'hosts          3',
       'proxies        12 total, 6 free, 6 in clusters, 0 failed, 0 reported',
@@ -257,8 +236,8 @@ test('status --watch: Enter refreshes at once and the frame lists the changes', 
 });
 
 test('status --watch on a terminal: each refresh clears the screen under a timed title', async () => {
-  await loadDocument(broker, oneCluster());
-  const watch = startCliInTerminal(['--broker', broker.origin, 'status', '--watch', '--count', '2', '--interval', '0.1']);
+  await loadDocument(target.broker, oneClusterFleet());
+  const watch = startCliInTerminal(['--broker', target.broker.origin, 'status', '--watch', '--count', '2', '--interval', '0.1']);
   const result = await watch.exited;
   assert.equal(result.code, 0, result.stdout);
   const frames = result.stdout.replace(/\r\n/g, '\n').split('\x1b[H\x1b[2J').slice(1);
@@ -269,10 +248,10 @@ test('status --watch on a terminal: each refresh clears the screen under a timed
 });
 
 test('status --watch -o json: one object per refresh with its changes', async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   const out = await cliOk([
     '--broker',
-    broker.origin,
+    target.broker.origin,
     '-o',
     'json',
     'status',
@@ -296,14 +275,14 @@ test('status --watch -o json: one object per refresh with its changes', async ()
 });
 
 test('several broker URLs: a dead first one is skipped; METABROKER_URL works like --broker', async () => {
-  await loadDocument(broker, oneCluster());
+  await loadDocument(target.broker, oneClusterFleet());
   const dead = `http://${deadAddress()}`;
-  const out = await cliOk(['--broker', `${dead},${broker.origin}`, 'status']);
-  assert.equal(out.split('\n')[0], `broker         ${broker.origin}`, 'the summary names the URL that answered');
+  const out = await cliOk(['--broker', `${dead},${target.broker.origin}`, 'status']);
+  assert.equal(out.split('\n')[0], `broker         ${target.broker.origin}`, 'the summary names the URL that answered');
   assert.ok(out.includes('c1          10      8           0  ████ 4096 each'), out);
 
   const viaEnv = await cliOk(['clusters', 'ls', '-o', 'json'], {
-    env: { METABROKER_URL: `${dead}, ${broker.origin}/api/v2/` },
+    env: { METABROKER_URL: `${dead}, ${target.broker.origin}/api/v2/` },
   });
   assert.equal(viaEnv, '{"names":["c1"]}\n');
 });
@@ -337,8 +316,8 @@ test('a broker that accepts but never answers: exit 3 after --timeout', async ()
     assert.ok(r.stderr.includes(`${url}: no answer within 0.3 s`), r.stderr);
 
     // A write that went out unanswered is not sent to the next URL: it may have been applied.
-    await loadDocument(broker, oneCluster());
-    const write = await cli(['--broker', `${url},${broker.origin}`, '--timeout', '0.3', 'epoch', 'bump', '99']);
+    await loadDocument(target.broker, oneClusterFleet());
+    const write = await cli(['--broker', `${url},${target.broker.origin}`, '--timeout', '0.3', 'epoch', 'bump', '99']);
     assert.equal(write.code, 3, write.stderr);
     assert.ok(write.stderr.includes(`${url}: no answer within 0.3 s to a PUT that was sent; check whether it was applied`));
     assert.equal((JSON.parse(await ok('GET', '/metadata')) as MetaDocument).global_epoch, 10);

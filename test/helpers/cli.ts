@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { META_VERSION } from '../../src/domain/constants.js';
 import type { ClusterView, MetaDocument } from '../../src/domain/types.js';
-import { outRoot } from './broker-process.js';
+import { after, before } from 'node:test';
+import { outRoot, startBroker } from './broker-process.js';
 import type { BrokerProcess } from './broker-process.js';
 import { buildDocument } from './documents.js';
 import type { DocumentSpec } from './documents.js';
@@ -262,4 +263,44 @@ export async function commitMigrations(broker: BrokerProcess, cluster: string): 
     }
   }
   throw new Error(`migrations of ${cluster} never ended`);
+}
+
+/** The small fleet with one 4-node cluster `c1` across three hosts. */
+export function oneClusterFleet(): MetaDocument {
+  return smallFleet({
+    clusters: {
+      c1: [
+        ['127.0.0.1:7001', '127.0.0.2:7001'],
+        ['127.0.0.3:7001', '127.0.0.1:7002'],
+      ],
+    },
+  });
+}
+
+export interface FileBroker {
+  /** The broker of this test file (started before its first test). */
+  readonly broker: BrokerProcess;
+  /** Command-line arguments that point the CLI at it. */
+  args(...words: string[]): string[];
+}
+
+/** One real broker for a whole test file, started before its tests and killed after them. */
+export function useFileBroker(): FileBroker {
+  let current: BrokerProcess | undefined;
+  before(async () => {
+    current = await startBroker();
+  });
+  after(async () => {
+    await current?.kill();
+  });
+  const broker = (): BrokerProcess => {
+    if (current === undefined) throw new Error('the broker starts in before(); use it inside tests');
+    return current;
+  };
+  return {
+    get broker() {
+      return broker();
+    },
+    args: (...words) => ['--broker', broker().origin, ...words],
+  };
 }
