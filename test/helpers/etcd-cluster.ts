@@ -74,6 +74,10 @@ export class EtcdMember {
     );
     this.child.stderr!.setEncoding('utf8');
     this.child.stderr!.on('data', (chunk: string) => (this.stderr = (this.stderr + chunk).slice(-4000)));
+    // A member must not keep the test process alive once its tests are done (the shared cluster is never
+    // stopped explicitly); the exit handler below kills it then.
+    this.child.unref();
+    (this.child.stderr as unknown as { unref?: () => void }).unref?.();
     live.add(this);
   }
 
