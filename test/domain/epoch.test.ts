@@ -137,6 +137,14 @@ describe('epoch bounds', () => {
     failsUnchanged(store, { kind: 'recoverEpoch', largestProxyEpoch: MAX_EPOCH }, 'INVALID_REQUEST');
   });
 
+  test('the store after a forced MAX_EPOCH and more changes is still consistent (it must restore)', () => {
+    const store = twoClusters();
+    succeeds(store, { kind: 'forceEpoch', epoch: MAX_EPOCH });
+    succeeds(store, { kind: 'removeCluster', name: 'b' });
+    assert.ok(store.globalEpoch > MAX_EPOCH);
+    assert.deepEqual(checkMetadata(store), []);
+  });
+
   test('a store whose cluster epoch is beyond the global epoch is inconsistent', () => {
     const store = twoClusters();
     const a = store.clusters.get('a')!;
