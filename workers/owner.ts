@@ -41,7 +41,7 @@ async function storeFromMetaFile(): Promise<MutableStore | null> {
   try {
     // The schemas are loaded only here: they cost a noticeable part of start-up.
     const { parseMetaDocument } = await import('../src/http/schemas.js');
-    const store = storeFromValidDocument(parseMetaDocument(document));
+    const store = storeFromValidDocument(parseMetaDocument(document), nowSeconds());
     log.info({ file: options.metaFilename, globalEpoch: store.globalEpoch, clusters: store.clusters.size, proxies: store.proxies.size }, 'recovered metadata');
     return store;
   } catch (err) {

@@ -157,6 +157,7 @@ const FULL: ChangeSet = {
   failedProxies: true,
   failed: new Set(),
   failures: new Set(),
+  reports: [],
   epoch: true,
   keys: true,
 };

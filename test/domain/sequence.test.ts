@@ -81,7 +81,7 @@ function toCommand(store: MutableStore, op: Exclude<Op, { op: 'checkResources' }
   switch (op.op) {
     case 'addProxy': {
       const address = `127.0.0.${op.host}:${7000 + op.port}`;
-      return { kind: 'addProxy', proxy_address: address, nodes: [`${address}/0`, `${address}/1`], host: op.explicitHost ? `127.0.0.${op.host}` : null };
+      return { kind: 'addProxy', proxy_address: address, nodes: [`${address}-0`, `${address}-1`], host: op.explicitHost ? `127.0.0.${op.host}` : null };
     }
     case 'addBadProxy':
       return { kind: 'addProxy', proxy_address: 'no-port', nodes: ['x', 'y'], host: null };
@@ -140,6 +140,12 @@ function checkStep(store: MutableStore, cmd: Command, ctx: CommandContext): stri
   }
   const after = documentOf(store);
 
+  if (outcome.ok && cmd.kind === 'addFailure' && beforeDoc.all_proxies[cmd.address] === undefined) {
+    // A report on an address that is not a registered proxy is answered but not stored.
+    assert.deepEqual(after, beforeDoc);
+    assert.equal(outcome.changes, null);
+    return 'addFailure:unknown';
+  }
   if (outcome.ok) {
     assert.ok(after.global_epoch > beforeDoc.global_epoch, `${cmd.kind} succeeded without raising the epoch`);
     for (const [clusterName, cluster] of Object.entries(after.clusters)) {
