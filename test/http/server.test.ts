@@ -70,8 +70,11 @@ test('unknown routes and methods answer 404 NOT_FOUND', async () => {
       assert.equal(res.headers.get('content-type'), 'application/json');
       assert.deepEqual(await res.json(), { error: 'NOT_FOUND' }, `${method} ${path}`);
     }
+    // HEAD is GET without the body, on GET routes only.
     const head = await fetch(`${s.api}/version`, { method: 'HEAD' });
-    assert.equal(head.status, 404);
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), '');
+    assert.equal((await fetch(`${s.api}/proxies/meta`, { method: 'HEAD' })).status, 404);
   });
 });
 
