@@ -14,9 +14,9 @@ import { startBroker } from './processes.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A valid document of about `mib` MiB: free proxies, about 150 bytes each. */
+/** A valid document of about `mib` MiB: free proxies, about 160 bytes each. */
 export function restoreDocument(mib: number): Buffer {
-  const n = Math.floor((mib * 1024 * 1024) / 150);
+  const n = Math.floor((mib * 1024 * 1024) / 151);
   const proxies: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
     const address = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:${7000 + (i >> 24)}`;
@@ -31,8 +31,10 @@ export interface BoundedBenchResult {
   reportersKept: number;
   restoreMiB: number;
   restoreSeconds: number;
-  /** Longest time a client polling every 5 ms waited for an answer during the restore. */
+  /** Longest time a client polling GET /clusters/names every 5 ms waited for an answer during the restore. */
   pollWorstMs: number;
+  /** The same for a route the HTTP thread answers alone (no route: 404): the HTTP thread's longest stall. */
+  httpThreadWorstMs: number;
   peakRssMiB: number;
   /** Status of a second restore sent while the first is in flight. */
   secondRestoreStatus: number;
@@ -68,23 +70,26 @@ export async function runBoundedBench(restoreMiB = 64): Promise<BoundedBenchResu
 
     const body = restoreDocument(restoreMiB);
     let done = false;
-    let pollWorstMs = 0;
-    const poller = (async () => {
+    const poll = async (path: string): Promise<number> => {
+      let worst = 0;
       while (!done) {
         const started = performance.now();
-        await (await fetch(`${api}/clusters/names`)).text();
-        pollWorstMs = Math.max(pollWorstMs, performance.now() - started);
+        await (await fetch(`${api}${path}`)).text();
+        worst = Math.max(worst, performance.now() - started);
         await sleep(5);
       }
-    })();
+      return worst;
+    };
+    const pollers = Promise.all([poll('/clusters/names'), poll('/nosuch')]);
     const started = performance.now();
     const restore = fetch(`${api}/metadata`, { method: 'PUT', body });
-    await sleep(50);
+    // Long enough for the first upload to be under way: the second must come after it.
+    await sleep(1000);
     const second = await fetch(`${api}/metadata`, { method: 'PUT', body: '{}' });
     const answer = await restore;
     const restoreSeconds = (performance.now() - started) / 1000;
     done = true;
-    await poller;
+    const [pollWorstMs, httpThreadWorstMs] = await pollers;
     if (answer.status !== 200) throw new Error(`restore answered ${answer.status}: ${await answer.text()}`);
     return {
       reportMsAt10,
@@ -93,6 +98,7 @@ export async function runBoundedBench(restoreMiB = 64): Promise<BoundedBenchResu
       restoreMiB: body.length / (1024 * 1024),
       restoreSeconds,
       pollWorstMs,
+      httpThreadWorstMs,
       peakRssMiB: broker.peakRss() / (1024 * 1024),
       secondRestoreStatus: second.status,
     };
