@@ -33,6 +33,10 @@ export interface BrokerConfig {
   /** Empty = no authentication. */
   readonly apiToken: string;
   readonly maxMetadataBodyBytes: number;
+  /** Bytes of all request bodies held at once (max_metadata_body_bytes + 64 MiB when not set). */
+  readonly maxBodyBytesInFlight: number;
+  /** Past idle_timeout_seconds, the slowest average rate a request body may come at; 0 = none. */
+  readonly minBodyBytesPerSecond: number;
   readonly idleTimeoutSeconds: number;
   /** 0 = choose from the available CPUs. */
   readonly readerThreads: number;
@@ -241,6 +245,9 @@ const SPECS = {
   debug: { defaultValue: false, parse: bool },
   api_token: { defaultValue: '', parse: text({ nonEmpty: false, secret: true }), secret: true },
   max_metadata_body_bytes: { defaultValue: 268435456, parse: positive(uint(MAX_BODY_BYTES)) },
+  // 0: max_metadata_body_bytes plus 64 MiB, so that one restore and ordinary writes fit.
+  max_body_bytes_in_flight: { defaultValue: 0, parse: uint(Number.MAX_SAFE_INTEGER) },
+  min_body_bytes_per_second: { defaultValue: 1048576, parse: uint(Number.MAX_SAFE_INTEGER) },
   idle_timeout_seconds: { defaultValue: 10, parse: uint(MAX_INTERVAL_SECONDS) },
   reader_threads: { defaultValue: 0, parse: uint(MAX_READER_THREADS) },
   storage: { defaultValue: 'file' as 'file' | 'etcd', parse: storageKind },
@@ -338,6 +345,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Bro
   if (values.storage === 'etcd' && values.advertise_address === '' && (host === '0.0.0.0' || host === '::')) {
     throw new ConfigError('advertise_address', `must be set when address listens on every interface (${values.address}): other brokers forward writes to it`);
   }
+  if (values.max_body_bytes_in_flight !== 0 && values.max_body_bytes_in_flight < values.max_metadata_body_bytes) {
+    throw new ConfigError('max_body_bytes_in_flight', `must be 0 or at least max_metadata_body_bytes (${values.max_metadata_body_bytes}): a restore of that size must fit`);
+  }
   if ((values.etcd_cert_file === '') !== (values.etcd_key_file === '')) {
     throw new ConfigError(values.etcd_cert_file === '' ? 'etcd_cert_file' : 'etcd_key_file', 'etcd_cert_file and etcd_key_file go together');
   }
@@ -357,6 +367,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Bro
     debug: values.debug,
     apiToken: values.api_token,
     maxMetadataBodyBytes: values.max_metadata_body_bytes,
+    maxBodyBytesInFlight: values.max_body_bytes_in_flight === 0 ? values.max_metadata_body_bytes + (64 << 20) : values.max_body_bytes_in_flight,
+    minBodyBytesPerSecond: values.min_body_bytes_per_second,
     idleTimeoutSeconds: values.idle_timeout_seconds,
     readerThreads: values.reader_threads,
     storage: values.storage,
@@ -392,6 +404,8 @@ export function describeConfig(cfg: BrokerConfig): Record<string, unknown> {
     debug: cfg.debug,
     api_token: cfg.apiToken === '' ? '' : '<redacted>',
     max_metadata_body_bytes: cfg.maxMetadataBodyBytes,
+    max_body_bytes_in_flight: cfg.maxBodyBytesInFlight,
+    min_body_bytes_per_second: cfg.minBodyBytesPerSecond,
     idle_timeout_seconds: cfg.idleTimeoutSeconds,
     reader_threads: cfg.readerThreads,
     storage: cfg.storage,

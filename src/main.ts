@@ -65,6 +65,8 @@ async function run(config: BrokerConfig, log: Logger): Promise<void> {
     host: config.host,
     port: config.port,
     maxMetadataBodyBytes: config.maxMetadataBodyBytes,
+    maxBodyBytesInFlight: config.maxBodyBytesInFlight,
+    minBodyBytesPerSecond: config.minBodyBytesPerSecond,
     bodyTimeoutSeconds: config.idleTimeoutSeconds,
     apiToken: config.apiToken,
     forwardTimeoutMs: config.etcdTimeoutMs * 3,
@@ -79,8 +81,11 @@ async function run(config: BrokerConfig, log: Logger): Promise<void> {
     },
     onRequest: (info) => {
       metrics.observeRequest(info.route, info.method, info.status, info.ms / 1000);
-      // Reads come every second from every coordinator; only writes are logged.
-      if (info.method !== 'GET') log.info({ method: info.method, route: info.route, status: info.status, ms: Number(info.ms.toFixed(3)) }, 'request');
+      // Reads come every second from every coordinator; only writes are logged, also those whose client left.
+      if (info.method !== 'GET' && info.method !== 'HEAD') {
+        const line = { method: info.method, route: info.route, status: info.status, ms: Number(info.ms.toFixed(3)) };
+        log.info(info.aborted ? { ...line, aborted: true } : line, 'request');
+      }
     },
   });
   log.info({ address: config.host, port: server.port }, 'listening');

@@ -6,7 +6,7 @@
  * timers (failure-report expiry, the periodic file write, replication) go
  * through the same queue.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { storeFromValidDocument } from '../src/domain/commands/restore.js';
 import { BrokerError } from '../src/domain/errors.js';
 import { emptyStore, storeToDocument } from '../src/domain/store.js';
@@ -15,7 +15,8 @@ import { createLogger } from '../src/log.js';
 import { OwnerEngine } from '../src/owner/engine.js';
 import { loadMetaFile, removeStaleTempFiles } from '../src/persistence.js';
 import { replicateOnce } from '../src/replication.js';
-import type { OwnerInbound, OwnerOptions, OwnerOutbound } from '../src/rpc/messages.js';
+import type { CommandReply, OwnerInbound, OwnerOptions, OwnerOutbound, RestoreOutcome, RestoreTask } from '../src/rpc/messages.js';
+import type { MetaDocument } from '../src/domain/types.js';
 import { nowSeconds } from '../src/service/clock.js';
 import { SnapshotPublisher } from '../src/snapshot/publisher.js';
 import { FileStorage } from '../src/storage/file.js';
@@ -41,7 +42,7 @@ async function storeFromMetaFile(): Promise<MutableStore | null> {
   try {
     // The schemas are loaded only here: they cost a noticeable part of start-up.
     const { parseMetaDocument } = await import('../src/wire/schemas.js');
-    const store = storeFromValidDocument(parseMetaDocument(document));
+    const store = storeFromValidDocument(parseMetaDocument(document), nowSeconds());
     log.info({ file: options.metaFilename, globalEpoch: store.globalEpoch, clusters: store.clusters.size, proxies: store.proxies.size }, 'recovered metadata');
     return store;
   } catch (err) {
@@ -102,9 +103,48 @@ function writeFile(reason: string): void {
   }
 }
 
+/** The one restore being parsed and checked, if any. */
+let restoring = false;
+
+/**
+ * Parses and checks a restore's body in a worker of its own, so that neither
+ * this thread nor the HTTP thread stalls on a document of hundreds of
+ * megabytes; only the swap then takes the command queue. One at a time.
+ */
+function restore(id: number, body: ArrayBuffer): void {
+  const refuse = (reply: CommandReply) => post({ type: 'reply', id, reply, changes: null, timings: { kind: 'refused', applyMs: 0, persistMs: 0, publishMs: 0 } });
+  if (restoring) return refuse({ ok: false, generation: engine.generation, error: { code: 'RESTORE_IN_PROGRESS' } });
+  restoring = true;
+  const started = performance.now();
+  const task: RestoreTask = { body, now: nowSeconds() };
+  const worker = new Worker(new URL('./restore.js', import.meta.url), { workerData: task, transferList: [body] });
+  let settled = false;
+  const finish = (outcome: RestoreOutcome) => {
+    if (settled) return;
+    settled = true;
+    void worker.terminate();
+    const checkMs = performance.now() - started;
+    if (!outcome.ok) {
+      restoring = false;
+      if (outcome.bug) log.error({ err: outcome.bug }, 'restore check failed unexpectedly');
+      return refuse({ ok: false, generation: engine.generation, error: outcome.error });
+    }
+    const document = JSON.parse(outcome.json) as MetaDocument;
+    void engine
+      .execute({ kind: 'restore', document, checked: true })
+      .then(({ reply, changes, timings }) => post({ type: 'reply', id, reply, changes, timings: { ...timings, applyMs: timings.applyMs + checkMs } }))
+      .finally(() => (restoring = false));
+  };
+  worker.once('message', finish);
+  worker.once('error', (err) => finish({ ok: false, error: { code: 'INTERNAL_ERROR' }, bug: err.message }));
+  worker.once('exit', (code) => finish({ ok: false, error: { code: 'INTERNAL_ERROR' }, bug: `restore worker exited with code ${code}` }));
+}
+
 port.on('message', (message: OwnerInbound) => {
   if (message.type === 'command') {
     void engine.execute(message.cmd).then(({ reply, changes, timings }) => post({ type: 'reply', id: message.id, reply, changes, timings }));
+  } else if (message.type === 'restore') {
+    restore(message.id, message.body);
   } else if (message.type === 'close') {
     stopTimers();
     void engine

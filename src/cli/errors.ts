@@ -53,6 +53,7 @@ export const HINTS: Readonly<Record<ErrorCode, string>> = {
   BODY_TOO_LARGE: "raise max_metadata_body_bytes in the broker's configuration, or send a smaller document.",
   UNAUTHORIZED: "pass the broker's api_token with --token or the UNDERMOON_API_TOKEN environment variable.",
   SERVICE_BUSY: 'the broker is overloaded or stopping: retry in a moment.',
+  RESTORE_IN_PROGRESS: 'another restore is being checked or applied: retry once it is answered.',
   PERSISTENCE_IO_ERROR:
     'the broker could not write its metadata file (disk full? read-only?): check its logs, fix the disk, retry.',
   NO_LEADER: 'no broker leads the etcd group right now (an election is under way, or etcd lost its quorum): retry in a few seconds.',

@@ -1,13 +1,37 @@
 /**
  * Consistency of a store: what must hold after every command and what a
  * restored document must satisfy. Returns the problems found, first first;
- * logging or refusing is the caller's business.
+ * logging or refusing is the caller's business. Linear in the store's size
+ * (a restored document can be hundreds of megabytes), and it stops listing
+ * after MAX_PROBLEMS.
  */
 import { SLOT_NUM } from './constants.js';
-import { isValidClusterName } from './names.js';
-import type { ClusterStore, MetaStore, MigrationSlotRangeStore } from './types.js';
+import { isPathSafeName, isValidClusterName, isValidProxyAddress, nameProblem, shownName } from './names.js';
+import type { ClusterStore, MetaStore, MigrationSlotRangeStore, SlotRange } from './types.js';
 
-function checkClusterSlots(cluster: ClusterStore, problems: string[]): void {
+/** Problems listed at most: enough to fix a document, bounded for a hostile one. */
+export const MAX_PROBLEMS = 100;
+
+/** A list that ignores pushes beyond MAX_PROBLEMS. */
+class Problems extends Array<string> {
+  override push(...items: string[]): number {
+    for (const item of items) if (this.length < MAX_PROBLEMS) super.push(item);
+    return this.length;
+  }
+
+  get full(): boolean {
+    return this.length >= MAX_PROBLEMS;
+  }
+}
+
+/** Identifies a migration entry; its peer on the other side has the same key but for the flag. */
+function migrationKey(m: MigrationSlotRangeStore, migrating: boolean): string {
+  const { epoch, src_chunk_index, src_chunk_part, dst_chunk_index, dst_chunk_part } = m.meta;
+  const ranges = m.range_list.map((r) => `${r[0]}-${r[1]}`).join(',');
+  return `${migrating ? 'm' : 'i'} ${epoch} ${src_chunk_index}.${src_chunk_part} ${dst_chunk_index}.${dst_chunk_part} ${ranges}`;
+}
+
+function checkClusterSlots(cluster: ClusterStore, problems: Problems): void {
   const owner = new Uint8Array(SLOT_NUM);
   const name = cluster.name;
   const claim = (ranges: readonly (readonly [number, number])[], where: string) => {
@@ -26,7 +50,15 @@ function checkClusterSlots(cluster: ClusterStore, problems: string[]): void {
     }
   };
   const n = cluster.chunks.length;
+  // Every migration entry by key, per chunk part: finding a peer is one lookup, not a scan of the part.
+  const entries = new Set<string>();
   cluster.chunks.forEach((chunk, ci) => {
+    for (let part = 0; part < 2; part++) {
+      for (const m of chunk.migrating_slots[part]!) entries.add(`${ci}.${part} ${migrationKey(m, m.is_migrating)}`);
+    }
+  });
+  cluster.chunks.forEach((chunk, ci) => {
+    if (problems.full) return;
     for (let part = 0; part < 2; part++) {
       const stable = chunk.stable_slots[part];
       if (stable) claim(stable.range_list, `chunk ${ci} part ${part} stable slots`);
@@ -38,8 +70,8 @@ function checkClusterSlots(cluster: ClusterStore, problems: string[]): void {
         }
         const here = m.is_migrating ? si === ci && sp === part : di === ci && dp === part;
         if (!here) problems.push(`cluster ${name}: chunk ${ci} part ${part} holds a migration that belongs elsewhere`);
-        const peer = cluster.chunks[m.is_migrating ? di : si]!.migrating_slots[m.is_migrating ? dp : sp]!;
-        if (!peer.some((p) => isPeerEntry(m, p))) {
+        const peerPart = m.is_migrating ? `${di}.${dp}` : `${si}.${sp}`;
+        if (!entries.has(`${peerPart} ${migrationKey(m, !m.is_migrating)}`)) {
           problems.push(`cluster ${name}: chunk ${ci} part ${part} has a migration without its ${m.is_migrating ? 'importing' : 'migrating'} side`);
         }
         if (m.is_migrating) claim(m.range_list, `chunk ${ci} part ${part} migrating slots`);
@@ -50,32 +82,74 @@ function checkClusterSlots(cluster: ClusterStore, problems: string[]): void {
   if (missing >= 0) problems.push(`cluster ${name}: slot ${missing} has no owner`);
 }
 
-function isPeerEntry(a: MigrationSlotRangeStore, b: MigrationSlotRangeStore): boolean {
-  return (
-    a.is_migrating !== b.is_migrating &&
-    a.meta.epoch === b.meta.epoch &&
-    a.meta.src_chunk_index === b.meta.src_chunk_index &&
-    a.meta.src_chunk_part === b.meta.src_chunk_part &&
-    a.meta.dst_chunk_index === b.meta.dst_chunk_index &&
-    a.meta.dst_chunk_part === b.meta.dst_chunk_part &&
-    a.range_list.length === b.range_list.length &&
-    a.range_list.every((r, i) => r[0] === b.range_list[i]![0] && r[1] === b.range_list[i]![1])
-  );
+function checkTagAddresses(range: SlotRange | null, where: string, problems: Problems): void {
+  if (range === null || range.tag === 'None') return;
+  const meta = 'Migrating' in range.tag ? range.tag.Migrating : range.tag.Importing;
+  for (const field of ['src_proxy_address', 'src_node_address', 'dst_proxy_address', 'dst_node_address'] as const) {
+    if (!isPathSafeName(meta[field])) problems.push(`${where}: ${nameProblem(field, meta[field])}`);
+  }
+}
+
+/** Every address, host and reporter is one the API can carry back in a path (src/domain/names.ts). */
+function checkNames(store: MetaStore, problems: Problems): void {
+  for (const [key, cluster] of store.clusters) {
+    if (problems.full) return;
+    if (!isValidClusterName(key)) problems.push(`cluster ${shownName(key)}: invalid cluster name`);
+    else if (cluster.name !== key) problems.push(`cluster ${key}: its record names ${shownName(cluster.name)}`);
+    cluster.chunks.forEach((chunk, ci) => {
+      const where = `cluster ${key} chunk ${ci}`;
+      chunk.proxy_addresses.forEach((a, i) => !isPathSafeName(a) && problems.push(`${where}: ${nameProblem(`proxy_addresses[${i}]`, a)}`));
+      chunk.node_addresses.forEach((a, i) => !isPathSafeName(a) && problems.push(`${where}: ${nameProblem(`node_addresses[${i}]`, a)}`));
+      chunk.hosts.forEach((h, i) => !isPathSafeName(h) && problems.push(`${where}: ${nameProblem(`hosts[${i}]`, h)}`));
+      checkTagAddresses(chunk.stable_slots[0], where, problems);
+      checkTagAddresses(chunk.stable_slots[1], where, problems);
+    });
+  }
+  for (const [address, proxy] of store.proxies) {
+    if (proxy.cluster !== null && !isValidClusterName(proxy.cluster)) {
+      problems.push(`proxy ${shownName(address)}: cluster ${shownName(proxy.cluster)} is not a valid cluster name`);
+    }
+    if (problems.full) return;
+  }
+  for (const [address, proxy] of store.proxies) {
+    if (problems.full) return;
+    if (!isValidProxyAddress(address)) problems.push(`all_proxies: ${nameProblem('proxy address', address)} and be host:port`);
+    proxy.node_addresses.forEach((node, i) => {
+      if (!isPathSafeName(node)) problems.push(`proxy ${address}: ${nameProblem(`node_addresses[${i}]`, node)}`);
+    });
+    if (!isPathSafeName(proxy.host)) problems.push(`proxy ${address}: ${nameProblem('host', proxy.host)}`);
+  }
+  for (const address of store.failedProxies) {
+    if (problems.full) return;
+    if (!isValidProxyAddress(address)) problems.push(`failed_proxies: ${nameProblem('address', address)} and be host:port`);
+  }
+  for (const [address, reports] of store.failures) {
+    if (problems.full) return;
+    if (!isValidProxyAddress(address)) problems.push(`failures: ${nameProblem('address', address)} and be host:port`);
+    for (const reporter of reports.keys()) {
+      if (!isPathSafeName(reporter)) {
+        problems.push(`failures of ${address}: ${nameProblem('reporter', reporter)}`);
+        break;
+      }
+    }
+  }
 }
 
 export function checkMetadata(store: MetaStore): string[] {
-  const problems: string[] = [];
+  const problems = new Problems();
+  // Names first: the other messages quote them, and a name may be megabytes long.
+  checkNames(store, problems);
+  if (problems.length > 0) return [...problems];
   // Forced epochs stop at MAX_EPOCH; the changes after one go past it, and the
   // broker must still restore its own document. Only inexact numbers are refused.
   if (!Number.isSafeInteger(store.globalEpoch)) problems.push(`global_epoch ${store.globalEpoch} is not an exact integer`);
   for (const [address, proxy] of store.proxies) {
-    if (proxy.proxy_address !== address) problems.push(`proxy ${address}: its record names ${proxy.proxy_address}`);
+    if (proxy.proxy_address !== address) problems.push(`proxy ${address}: its record names ${shownName(proxy.proxy_address)}`);
   }
   const chunkOf = new Map<string, string>();
   for (const [key, cluster] of store.clusters) {
-    if (cluster.name !== key) problems.push(`cluster ${key}: its record names ${cluster.name}`);
     if (cluster.epoch > store.globalEpoch) problems.push(`cluster ${key}: epoch ${cluster.epoch} is beyond global_epoch ${store.globalEpoch}`);
-    if (!isValidClusterName(key)) problems.push(`cluster ${key}: invalid cluster name`);
+    if (problems.full) break;
     cluster.chunks.forEach((chunk, ci) => {
       for (let side = 0; side < 2; side++) {
         const address = chunk.proxy_addresses[side]!;
@@ -102,6 +176,7 @@ export function checkMetadata(store: MetaStore): string[] {
     if (proxy.cluster === null) continue;
     if (!store.clusters.has(proxy.cluster)) problems.push(`proxy ${address}: its cluster ${proxy.cluster} does not exist`);
     else if (!chunkOf.has(address)) problems.push(`proxy ${address}: not in any chunk of cluster ${proxy.cluster}`);
+    if (problems.full) break;
   }
-  return problems;
+  return [...problems];
 }

@@ -18,7 +18,7 @@ import { storeFromValidDocument } from './commands/restore.js';
 import type { Restore } from './commands/restore.js';
 import { BrokerError, PartialFailure } from './errors.js';
 import type { WireError } from './errors.js';
-import { Draft, replaceStore } from './store.js';
+import { Draft, replaceStore, storeFromDocument } from './store.js';
 import type { ChangeSet } from './store.js';
 import type { MutableStore, NodeView, ProxyView } from './types.js';
 
@@ -113,6 +113,7 @@ export const ALL_CHANGED: ChangeSet = {
   failedProxies: true,
   failed: new Set(),
   failures: new Set(),
+  reports: [],
   epoch: true,
   keys: true,
 };
@@ -146,7 +147,7 @@ export function prepareCommand(store: MutableStore, cmd: Command, ctx: CommandCo
   if (cmd.kind === 'restore') {
     let replacement: MutableStore;
     try {
-      replacement = storeFromValidDocument(cmd.document);
+      replacement = cmd.checked ? storeFromDocument(cmd.document) : storeFromValidDocument(cmd.document, ctx.now);
     } catch (err) {
       if (!(err instanceof BrokerError)) throw err;
       return { outcome: { ok: false, error: err.toWire(), changes: null }, next: store, replacesStore: false, ...NOTHING_TO_DO };
@@ -172,7 +173,8 @@ export function prepareCommand(store: MutableStore, cmd: Command, ctx: CommandCo
     }
     partial = err;
   }
-  const changes = draft.changes();
+  // A command that wrote nothing (a report on an unknown address) has nothing to persist or publish.
+  const changes = draft.untouched ? null : draft.changes();
   const outcome: CommandOutcome = partial ? { ok: false, error: partial.toWire(), changes } : { ok: true, value, changes };
   return { outcome, next: store, replacesStore: false, commit: () => draft.commit(), rollback: () => draft.rollback() };
 }

@@ -12,3 +12,8 @@ export const CLUSTER_NAME_MAX_LENGTH = 30;
  * up to 2^53; this leaves room for any number of later bumps.
  */
 export const MAX_EPOCH = 2 ** 52;
+/**
+ * Reporters kept per proxy: a new reporter beyond this drops the oldest
+ * report, so failure reports take at most known proxies x this many entries.
+ */
+export const MAX_REPORTERS_PER_PROXY = 1024;

@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   BODY_TOO_LARGE: 'the request body is too large',
   UNAUTHORIZED: 'a valid bearer token is required',
   SERVICE_BUSY: 'too many requests are waiting; retry',
+  RESTORE_IN_PROGRESS: 'another metadata restore is in progress; retry when it is answered',
   PERSISTENCE_IO_ERROR: 'the metadata file could not be written; nothing changed',
   NO_LEADER: 'no broker is the elected writer at the moment; retry',
   NOT_LEADER: 'this broker lost its leadership before the change was committed; nothing changed; retry',

@@ -30,3 +30,37 @@ export function compareBytes(a: string, b: string): number {
   }
   return a.length - b.length;
 }
+
+/** The longest proxy address, node address or reporter id: the longest host name (253) plus a port, roughly. */
+export const ADDRESS_MAX_BYTES = 255;
+
+/**
+ * Printable ASCII but space, '/' and '%': a name that any client can put in
+ * a URL path segment as it is and get back unchanged, so whatever is stored
+ * can be read and deleted through the API. ASCII also rules out lone
+ * surrogates, and makes the length in characters the length in bytes.
+ */
+export function isPathSafeName(name: string): boolean {
+  const n = name.length;
+  if (n === 0 || n > ADDRESS_MAX_BYTES) return false;
+  for (let i = 0; i < n; i++) {
+    const c = name.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f || c === 0x2f || c === 0x25) return false;
+  }
+  return true;
+}
+
+/** A proxy address the broker accepts: a path-safe `host:port` with exactly one ':'. */
+export function isValidProxyAddress(address: string): boolean {
+  return isPathSafeName(address) && proxyAddressHost(address) !== null;
+}
+
+/** A name quoted for a message, cut short: a refused name may be megabytes long. */
+export function shownName(name: string): string {
+  return name.length > 64 ? `${name.slice(0, 64)}... (${name.length} characters)` : name;
+}
+
+/** Why a name is refused, for messages: `field` is where it was found. */
+export function nameProblem(field: string, name: string): string {
+  return `${field} ${JSON.stringify(shownName(name))} must be 1 to ${ADDRESS_MAX_BYTES} printable ASCII characters other than space, '/' and '%'`;
+}

@@ -4,7 +4,7 @@
  */
 import { dropIndex, existingIndex } from './alloc-index.js';
 import { META_VERSION } from './constants.js';
-import type { ClusterStore, FailureReports, MetaDocument, MetaStore, MutableStore, ProxyResource } from './types.js';
+import type { ClusterStore, MetaDocument, MetaStore, MutableStore, ProxyResource } from './types.js';
 
 export function emptyStore(): MutableStore {
   return {
@@ -21,7 +21,7 @@ export function emptyStore(): MutableStore {
 
 /** Builds a store from a document that already passed validation. */
 export function storeFromDocument(doc: MetaDocument): MutableStore {
-  const failures = new Map<string, FailureReports>();
+  const failures = new Map<string, Map<string, number>>();
   for (const [address, reports] of Object.entries(doc.failures)) {
     failures.set(address, new Map(Object.entries(reports)));
   }
@@ -63,6 +63,14 @@ export function replaceStore(target: MutableStore, source: MutableStore): void {
   dropIndex(target);
 }
 
+/**
+ * One failure report recorded (`at`, unix seconds) or dropped (null). Applied
+ * in order, a list of these turns the reports before a change into the
+ * reports after it: the record of a report costs the same whatever the
+ * number of reporters.
+ */
+export type ReportChange = readonly [address: string, reporter: string, at: number | null];
+
 /** What a command changed, by key; publication sends only these. */
 export interface ChangeSet {
   readonly clusters: ReadonlySet<string>;
@@ -70,7 +78,10 @@ export interface ChangeSet {
   readonly failedProxies: boolean;
   /** Addresses added to or removed from failed_proxies. */
   readonly failed: ReadonlySet<string>;
+  /** Addresses whose failure reports changed. */
   readonly failures: ReadonlySet<string>;
+  /** The report changes behind `failures`, in the order they were made. */
+  readonly reports: readonly ReportChange[];
   readonly epoch: boolean;
   /** A cluster or proxy was added or removed. */
   readonly keys: boolean;
@@ -91,6 +102,7 @@ export class Draft {
   private readonly changedProxies = new Set<string>();
   private readonly changedFailures = new Set<string>();
   private readonly changedFailed = new Set<string>();
+  private readonly reportChanges: ReportChange[] = [];
   private failedChanged = false;
   private keysChanged = false;
   /**
@@ -204,32 +216,83 @@ export class Draft {
     this.changedFailed.add(address);
   }
 
-  /** Replaces the reports of one address; null or empty removes them. */
-  setFailures(address: string, reports: FailureReports | null): void {
-    const map = this.store.failures;
-    if ((reports === null || reports.size === 0) && !map.has(address)) return;
-    const prev = map.get(address);
-    if (prev !== undefined && (reports === null || reports.size === 0)) this.keepOrder(map);
-    const put = (to: FailureReports | undefined) => {
-      if (to && to.size > 0) map.set(address, to);
-      else map.delete(address);
+  /**
+   * Records `reporter`'s report on `address` at `at`. The reporter moves to
+   * the end of the address's reports, so they stay in the order they were
+   * last made: the first is the oldest. Costs the same whatever the number
+   * of reporters, but for the first move or drop of a draft, which keeps
+   * the order for rollback.
+   */
+  report(address: string, reporter: string, at: number): void {
+    const failures = this.store.failures;
+    let reports = failures.get(address);
+    if (reports === undefined) {
+      const created = new Map<string, number>();
+      reports = created;
+      failures.set(address, created);
       this.touched(address);
-    };
-    // Undo puts back exactly what was there, even an empty report map (a
-    // restored document may hold one); dropping it left rollback's key
-    // order restoring the key with an undefined value.
-    this.journal.push(() => {
-      if (prev === undefined) map.delete(address);
-      else map.set(address, prev);
-      this.touched(address);
-    });
-    put(reports ?? undefined);
+      this.journal.push(() => (failures.delete(address), this.touched(address)));
+    }
+    const map = reports;
+    const prev = map.get(reporter);
+    if (prev !== undefined) {
+      this.keepOrder(map);
+      map.delete(reporter);
+    }
+    map.set(reporter, at);
+    this.journal.push(() => (prev === undefined ? map.delete(reporter) : map.set(reporter, prev)));
+    this.reportChanges.push([address, reporter, at]);
     this.changedFailures.add(address);
+  }
+
+  /** Drops one report; the address goes when its last report does. */
+  dropReport(address: string, reporter: string): void {
+    const failures = this.store.failures;
+    const map = failures.get(address);
+    const prev = map?.get(reporter);
+    if (map === undefined || prev === undefined) return;
+    this.keepOrder(map);
+    map.delete(reporter);
+    this.journal.push(() => map.set(reporter, prev));
+    if (map.size === 0) {
+      this.keepOrder(failures);
+      failures.delete(address);
+      this.touched(address);
+      this.journal.push(() => (failures.set(address, map), this.touched(address)));
+    }
+    this.reportChanges.push([address, reporter, null]);
+    this.changedFailures.add(address);
+  }
+
+  /** Drops every report on `address`. */
+  clearFailures(address: string): void {
+    const map = this.store.failures.get(address);
+    if (map === undefined) return;
+    for (const reporter of [...map.keys()]) this.dropReport(address, reporter);
+    // A restored document may hold an empty report map: it goes as well.
+    if (map.size === 0 && this.store.failures.get(address) === map) {
+      const failures = this.store.failures;
+      this.keepOrder(failures);
+      failures.delete(address);
+      this.touched(address);
+      this.journal.push(() => (failures.set(address, map), this.touched(address)));
+      this.changedFailures.add(address);
+    }
+  }
+
+  /** Reporters on `address`, oldest report first. */
+  reporters(address: string): ReadonlyMap<string, number> | undefined {
+    return this.store.failures.get(address);
   }
 
   /** Failed, or reported and not yet cleared: never allocate it. */
   isUnhealthy(address: string): boolean {
     return this.store.failedProxies.has(address) || this.store.failures.has(address);
+  }
+
+  /** Nothing written so far. */
+  get untouched(): boolean {
+    return this.journal.length === 0 && this.store.globalEpoch === this.startEpoch;
   }
 
   /** Undoes every write of this draft, newest first. */
@@ -249,6 +312,7 @@ export class Draft {
       failedProxies: this.failedChanged,
       failed: this.changedFailed,
       failures: this.changedFailures,
+      reports: this.reportChanges,
       epoch: this.store.globalEpoch !== this.startEpoch,
       keys: this.keysChanged,
     };

@@ -110,7 +110,8 @@ export interface MutableStore {
   clusters: Map<string, ClusterStore>;
   proxies: Map<string, ProxyResource>;
   failedProxies: Set<string>;
-  failures: Map<string, FailureReports>;
+  /** Each address's reports, oldest first (Draft.report keeps that order). */
+  failures: Map<string, Map<string, number>>;
   revision: number;
   keysRevision: number;
 }

@@ -57,6 +57,17 @@ function splitAtEpoch(body: string): [string, string] | undefined {
 }
 
 const EMPTY_DEPS: readonly string[] = [];
+/**
+ * Answers for a cluster or proxy that does not exist are not kept: any
+ * client can ask for any number of names that do not exist.
+ */
+const NO_SUCH_NAME = new Set(['{"cluster":null}', '{"proxy":null}']);
+/**
+ * Longer keys are neither looked up nor kept: no existing name is this
+ * long (src/domain/names.ts), and V8 hashes long strings by their length
+ * alone, so long keys would all collide.
+ */
+const MAX_CACHE_KEY_LENGTH = 512;
 const LOCAL = { local: true } as const;
 
 export class ThreadedBackend implements Backend {
@@ -215,7 +226,7 @@ export class ThreadedBackend implements Backend {
       if (err instanceof Error && /queue.*(full|limit)/i.test(err.message)) throw new BrokerError('SERVICE_BUSY');
       throw err;
     }
-    if (key !== null && reply.deps !== null) {
+    if (key !== null && reply.deps !== null && !NO_SUCH_NAME.has(reply.body)) {
       if (this.cache.size >= (this.options.maxCachedAnswers ?? 200_000)) this.cache.clear();
       if (q.name === 'failures') {
         if (this.failuresKey !== null && this.failuresKey !== key) this.cache.delete(this.failuresKey);
@@ -227,15 +238,26 @@ export class ThreadedBackend implements Backend {
     return reply;
   }
 
+  /** Hands the body to the owner, which parses and checks it in a worker: this thread only moves the bytes. */
+  restore(body: Uint8Array): Promise<CommandReply> {
+    // Transferred, not copied: a body that shares its buffer is copied out first.
+    const bytes = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer ? body.buffer : body.slice().buffer;
+    return this.send('restore', (id) => this.owner.postMessage({ type: 'restore', id, body: bytes }, [bytes]));
+  }
+
   command(cmd: Command): Promise<CommandReply> {
+    return this.send(cmd.kind, (id) => this.owner.postMessage({ type: 'command', id, cmd }));
+  }
+
+  private send(kind: string, post: (id: number) => void): Promise<CommandReply> {
     if (this.closing || this.ownerExit) return Promise.resolve({ ok: false, generation: this.generation(), error: { code: 'SERVICE_BUSY', message: 'the broker is shutting down' } });
     if (this.pending.size >= (this.options.maxPendingWrites ?? 10_000)) {
       return Promise.resolve({ ok: false, generation: this.generation(), error: { code: 'SERVICE_BUSY' } });
     }
     const id = this.nextId++;
     return new Promise<CommandReply>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, kind: cmd.kind, sentAt: performance.now() });
-      this.owner.postMessage({ type: 'command', id, cmd });
+      this.pending.set(id, { resolve, reject, kind, sentAt: performance.now() });
+      post(id);
     });
   }
 
@@ -328,6 +350,11 @@ export class ThreadedBackend implements Backend {
 }
 
 function cacheKey(q: QueryRequest): string | null {
+  const key = unboundedCacheKey(q);
+  return key !== null && key.length <= MAX_CACHE_KEY_LENGTH ? key : null;
+}
+
+function unboundedCacheKey(q: QueryRequest): string | null {
   switch (q.name) {
     case 'clusterMeta':
       return `c ${q.cluster}`;

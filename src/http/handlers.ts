@@ -61,7 +61,10 @@ async function read(deps: HandlerDeps, q: QueryRequest): Promise<Reply> {
 }
 
 async function write(deps: HandlerDeps, cmd: Command): Promise<Reply> {
-  const reply = await command(deps, cmd);
+  return answerOf(await command(deps, cmd));
+}
+
+function answerOf(reply: CommandReply): Reply {
   const answer = reply.ok ? jsonTextReply(reply.body) : errorReply(reply.error);
   return reply.revision ? { ...answer, revision: reply.revision } : answer;
 }
@@ -115,6 +118,12 @@ export const checkResources: Handler = async (_req, deps) => read(deps, { name: 
 // ---- Writes ----
 
 export const restoreMetadata: Handler = async (req, deps) => {
+  if (deps.backend.restore && req.body !== null && req.body.byteLength > 0) {
+    // Parsed and checked off this thread: a document may be hundreds of megabytes.
+    const reply = await deps.backend.restore(req.body);
+    if (reply.generation > deps.seen.generation) deps.seen.generation = reply.generation;
+    return answerOf(reply);
+  }
   const document = toMetaDocument(checkBody('metaDocument', parseJsonBody(req.body)));
   return write(deps, { kind: 'restore', document });
 };

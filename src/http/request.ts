@@ -5,6 +5,7 @@
  */
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
 import { BrokerError } from '../domain/errors.js';
+import type { BodyTicket } from './limits.js';
 
 /** What a handler sees; copied out of uWS's HttpRequest before any await. */
 export interface ParsedRequest {
@@ -106,44 +107,91 @@ export class Exchange {
 
   /**
    * Collects the body, copying each chunk (uWS neuters them on return).
-   * Rejects with BODY_TOO_LARGE as soon as more than `limit` bytes arrive;
-   * later chunks are dropped while uWS discards the rest of the body.
+   * Rejects with BODY_TOO_LARGE as soon as more than `limit` bytes arrive,
+   * and with SERVICE_BUSY when the bytes would pass the cap on bodies in
+   * flight; later chunks are dropped while uWS discards the rest of the body.
+   * A body announced by Content-Length is copied straight into one buffer of
+   * that size, which owns its memory (it can be transferred to a thread).
+   *
+   * Deadlines: the connection is cut when no byte came for `idleMs`, or when,
+   * past the first `idleMs`, the body has averaged fewer than
+   * `minBytesPerSecond` (0: no minimum rate).
    */
-  readBody(limit: number, timeoutMs: number): Promise<Uint8Array> {
+  readBody(limit: number, options: BodyOptions): Promise<Uint8Array> {
     return new Promise((resolve, reject) => {
+      const { idleMs, minBytesPerSecond, announced, ticket } = options;
+      const whole = announced > 0 && announced <= limit ? Buffer.allocUnsafeSlow(announced) : null;
       const chunks: Buffer[] = [];
       let size = 0;
       let settled = false;
-      // A client that trickles its body holds a connection and memory: cut it off.
-      const timer = setTimeout(() => {
-        if (settled || this.aborted) return;
-        settled = true;
+      const startedAt = performance.now();
+      let lastByteAt = startedAt;
+      let timer: NodeJS.Timeout | null = null;
+      const cut = (reason: string) => {
+        settle();
         this.aborted = true;
         this.res.close();
-        reject(new Error('request body timed out'));
-      }, timeoutMs);
+        reject(new Error(reason));
+      };
+      const check = (due: number) => {
+        timer = null;
+        if (settled || this.aborted) return;
+        const now = performance.now();
+        // Fired late: the event loop was busy, and bytes that arrived meanwhile
+        // are not counted yet. Let their callbacks run before judging.
+        if (now - due > 250) return arm(now + 50);
+        if (now - lastByteAt >= idleMs) return cut('request body idle');
+        const graceOver = now - startedAt - idleMs;
+        if (minBytesPerSecond > 0 && graceOver > 0 && size < (graceOver / 1000) * minBytesPerSecond) return cut('request body too slow');
+        arm(now + Math.min(idleMs, 1000));
+      };
+      const arm = (due: number) => {
+        timer = setTimeout(() => check(due), Math.max(0, due - performance.now()));
+      };
       const settle = () => {
         settled = true;
-        clearTimeout(timer);
+        if (timer !== null) clearTimeout(timer);
       };
+      arm(startedAt + Math.min(idleMs, 1000));
       this.onAbort = () => {
         settle();
         reject(new Error('request aborted'));
       };
       this.res.onData((chunk, isLast) => {
         if (settled) return;
-        size += chunk.byteLength;
-        if (size > limit) {
+        lastByteAt = performance.now();
+        const length = chunk.byteLength;
+        if (size + length > limit) {
           settle();
           reject(new BrokerError('BODY_TOO_LARGE'));
           return;
         }
-        chunks.push(Buffer.from(chunk.slice(0)));
+        if (whole !== null && size + length <= whole.length) {
+          whole.set(new Uint8Array(chunk), size);
+        } else {
+          // Counted as it comes when no length was announced.
+          if (!ticket.grow(length)) {
+            settle();
+            reject(new BrokerError('SERVICE_BUSY', 'too many request body bytes in flight; retry'));
+            return;
+          }
+          chunks.push(Buffer.from(chunk.slice(0)));
+        }
+        size += length;
         if (isLast) {
           settle();
-          resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+          if (whole !== null && chunks.length === 0) resolve(size === whole.length ? whole : whole.subarray(0, size));
+          else resolve(Buffer.concat(whole === null ? chunks : [whole.subarray(0, Math.min(size, whole.length)), ...chunks], size));
         }
       });
     });
   }
+}
+
+export interface BodyOptions {
+  readonly idleMs: number;
+  readonly minBytesPerSecond: number;
+  /** Content-Length, or 0 when not given. */
+  readonly announced: number;
+  readonly ticket: BodyTicket;
 }

@@ -15,6 +15,8 @@ import type { QueryReply } from '../rpc/messages.js';
 import { codeReply, jsonTextReply, NOT_FOUND_REPLY, replyForThrown, writeReply } from './reply.js';
 import type { Reply } from './reply.js';
 import { announcedTooLarge, Exchange } from './request.js';
+import { BodyLimits, isTicket } from './limits.js';
+import type { BodyTicket } from './limits.js';
 import { FORWARDED_HEADER, forwardToLeader } from './forward.js';
 import { decodeParams, matchRoute } from './routes.js';
 import type { Route } from './routes.js';
@@ -23,6 +25,8 @@ export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
 /** uWS's LIBUS_LISTEN_EXCLUSIVE_PORT. */
 const EXCLUSIVE_PORT = 1;
 export const DEFAULT_MAX_METADATA_BODY_BYTES = 256 << 20;
+export const DEFAULT_MAX_BODY_BYTES_IN_FLIGHT = 320 << 20;
+export const DEFAULT_MIN_BODY_BYTES_PER_SECOND = 1 << 20;
 
 export interface RequestInfo {
   readonly method: string;
@@ -30,6 +34,8 @@ export interface RequestInfo {
   readonly route: string;
   readonly status: number;
   readonly ms: number;
+  /** The client went away before the answer: it was not sent. */
+  readonly aborted?: boolean;
 }
 
 export interface ServerOptions {
@@ -44,14 +50,21 @@ export interface ServerOptions {
   /** When non-empty, every route but the coordinators' needs `Authorization: Bearer <token>`. */
   readonly apiToken?: string;
   /**
-   * Seconds a client may take to send a request body; a slower one is cut
-   * off. (uWebSockets.js itself closes connections idle, or stuck in their
+   * Seconds a request body may go without a byte before the connection is
+   * cut. (uWebSockets.js itself closes connections idle, or stuck in their
    * headers, for 10 seconds.)
    */
   readonly bodyTimeoutSeconds?: number;
+  /** Past its first bodyTimeoutSeconds, a body slower than this on average is cut off; 0: no minimum. */
+  readonly minBodyBytesPerSecond?: number;
+  /** Bytes of all request bodies held at once; a body that would pass it is answered 503 at once. */
+  readonly maxBodyBytesInFlight?: number;
   /** etcd mode: how long a forwarded write may take at the leader. */
   readonly forwardTimeoutMs?: number;
-  /** Called once per answered request (not for requests the client aborted). */
+  /**
+   * Called once per request handled: answered, or applied while its client
+   * went away (`aborted`). Not for requests cut off before their body arrived.
+   */
   readonly onRequest?: (info: RequestInfo) => void;
 }
 
@@ -84,16 +97,19 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
   const cached = options.backend.cached?.bind(options.backend);
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const maxMetadataBody = options.maxMetadataBodyBytes ?? DEFAULT_MAX_METADATA_BODY_BYTES;
+  const limits = new BodyLimits(options.maxBodyBytesInFlight ?? DEFAULT_MAX_BODY_BYTES_IN_FLIGHT);
+  const minBodyRate = options.minBodyBytesPerSecond ?? DEFAULT_MIN_BODY_BYTES_PER_SECOND;
   let inFlight = 0;
   let drained: (() => void) | null = null;
   // Set once close() starts: keep-alive clients could otherwise keep a
   // stopping broker busy for ever with new requests.
   let stopping = false;
 
-  const report = (method: string, route: string, status: number, started: number) => {
+  const report = (method: string, route: string, status: number, started: number, aborted = false) => {
     if (!options.onRequest) return;
     try {
-      options.onRequest({ method, route, status, ms: performance.now() - started });
+      const ms = performance.now() - started;
+      options.onRequest(aborted ? { method, route, status, ms, aborted } : { method, route, status, ms });
     } catch (err) {
       console.error('[http] onRequest threw', err);
     }
@@ -114,7 +130,8 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     const authorization = authorized === null ? '' : presentedAuthorization;
 
     if (stopping) return answerNow(res, codeReply('SERVICE_BUSY', 'the broker is stopping'), method, '*', started);
-    const match = matchRoute(method, path);
+    // HEAD is GET without the body (writeReply leaves it out).
+    const match = matchRoute(method === 'HEAD' ? 'GET' : method, path);
     if (!match) return answerNow(res, NOT_FOUND_REPLY, method, '*', started);
     const route: Route = match.route;
     if (authorized !== null && route.access === 'token' && !authorized(authorization)) {
@@ -149,9 +166,16 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     const forwardTo = target && !target.local ? target.url : null;
     const contentType = forwardTo === null ? '' : req.getHeader('content-type');
 
+    let ticket: BodyTicket | null = null;
+    const announced = /^[0-9]+$/.test(contentLength) ? Number(contentLength) : 0;
+    if (route.body !== 'none') {
+      const admitted = limits.admit(route.body === 'metadata', announced);
+      if (!isTicket(admitted)) return answerNow(res, admitted, method, route.pattern, started);
+      ticket = admitted;
+    }
     const exchange = new Exchange(res);
     inFlight += 1;
-    const body = route.body === 'none' ? Promise.resolve(null) : exchange.readBody(limit, bodyTimeoutMs);
+    const body = ticket === null ? Promise.resolve(null) : exchange.readBody(limit, { idleMs: bodyTimeoutMs, minBytesPerSecond: minBodyRate, announced, ticket });
     const forward = async (bytes: Uint8Array | null, leaderUrl: string): Promise<Reply> => {
       const target = query === '' ? path : `${path}?${query}`;
       const reply = await forwardToLeader(leaderUrl, { method, target, contentType, authorization: presentedAuthorization, body: bytes }, options.forwardTimeoutMs ?? 10_000);
@@ -164,12 +188,14 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
         (err: unknown) => (exchange.aborted ? null : replyForThrown(err, `${method} ${path}`)),
       )
       .then((reply) => {
-        if (reply === null || exchange.aborted) return;
-        res.cork(() => writeReply(res, reply, method));
-        report(method, route.pattern, reply.status, started);
+        if (reply === null) return;
+        // Handled while the client went away: not answered, but logged and counted.
+        if (!exchange.aborted) res.cork(() => writeReply(res, reply, method));
+        report(method, route.pattern, reply.status, started, exchange.aborted);
       })
       .catch((err: unknown) => console.error('[http] failed to write a reply', err))
       .finally(() => {
+        ticket?.release();
         inFlight -= 1;
         if (inFlight === 0) drained?.();
       });

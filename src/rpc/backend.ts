@@ -17,6 +17,11 @@ export interface Backend {
   cached?(q: QueryRequest): QueryReply | null;
   /** Applies a write in arrival order. */
   command(cmd: Command): Promise<CommandReply>;
+  /**
+   * PUT /metadata with its raw body, parsed and checked away from the
+   * caller's thread; absent: the handler parses and sends a restore command.
+   */
+  restore?(body: Uint8Array): Promise<CommandReply>;
   /** The generation of the newest published snapshot. */
   generation(): number;
   /** etcd mode: whether writes are applied here, forwarded to the leader's URL, or refused (url null). */

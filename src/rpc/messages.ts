@@ -97,8 +97,23 @@ export interface Timings {
   readonly publishMs: number;
 }
 
+/** What the owner hands a restore worker (workers/restore.ts). */
+export interface RestoreTask {
+  /** The request body, transferred, not copied. */
+  readonly body: ArrayBuffer;
+  /** Unix seconds: later report times are taken as this. */
+  readonly now: number;
+}
+
+export type RestoreOutcome =
+  /** The checked document as the broker will hold it, as JSON. */
+  | { readonly ok: true; readonly json: string }
+  | { readonly ok: false; readonly error: WireError; readonly bug?: string };
+
 export type OwnerInbound =
   | { readonly type: 'command'; readonly id: number; readonly cmd: Command }
+  /** PUT /metadata: the body's bytes, parsed and checked in a worker of the owner's. */
+  | { readonly type: 'restore'; readonly id: number; readonly body: ArrayBuffer }
   | { readonly type: 'close' };
 
 export type OwnerEvent =

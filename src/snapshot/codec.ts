@@ -4,7 +4,7 @@
  */
 import { dropIndex } from '../domain/alloc-index.js';
 import { storeFromDocument, storeToDocument } from '../domain/store.js';
-import type { ChangeSet } from '../domain/store.js';
+import type { ChangeSet, ReportChange } from '../domain/store.js';
 import type { ClusterStore, MetaDocument, MetaStore, MutableStore, ProxyResource } from '../domain/types.js';
 
 export interface ChangeRecord {
@@ -14,8 +14,8 @@ export interface ChangeRecord {
   readonly c?: Record<string, ClusterStore | null>;
   /** proxies replaced or removed */
   readonly p?: Record<string, ProxyResource | null>;
-  /** failure reports replaced or removed */
-  readonly f?: Record<string, Record<string, number> | null>;
+  /** failure reports recorded ([address, reporter, seconds]) or dropped ([address, reporter, null]), in order */
+  readonly r?: ReportChange[];
   /** the whole failed_proxies list, when it changed */
   readonly x?: string[];
 }
@@ -26,7 +26,7 @@ export interface ChangeRecord {
  * and the change would never reach the readers.
  */
 export function encodeChanges(store: MetaStore, changes: ChangeSet): string {
-  const record: { e: number; c?: Record<string, ClusterStore | null>; p?: Record<string, ProxyResource | null>; f?: Record<string, Record<string, number> | null>; x?: string[] } = {
+  const record: { e: number; c?: Record<string, ClusterStore | null>; p?: Record<string, ProxyResource | null>; r?: readonly ReportChange[]; x?: string[] } = {
     e: store.globalEpoch,
   };
   if (changes.clusters.size > 0) {
@@ -35,14 +35,8 @@ export function encodeChanges(store: MetaStore, changes: ChangeSet): string {
   if (changes.proxies.size > 0) {
     record.p = Object.fromEntries([...changes.proxies].map((address) => [address, store.proxies.get(address) ?? null]));
   }
-  if (changes.failures.size > 0) {
-    record.f = Object.fromEntries(
-      [...changes.failures].map((address) => {
-        const reports = store.failures.get(address);
-        return [address, reports ? Object.fromEntries(reports) : null];
-      }),
-    );
-  }
+  // Each report change, not each address's reports: a report costs the same whatever the number of reporters.
+  if (changes.reports.length > 0) record.r = changes.reports;
   if (changes.failedProxies) record.x = [...store.failedProxies];
   return JSON.stringify(record);
 }
@@ -74,15 +68,26 @@ export function applyChanges(store: MutableStore, record: ChangeRecord): void {
       store.proxies.set(address, deepFreeze(proxy));
     }
   }
-  for (const [address, reports] of Object.entries(record.f ?? {})) {
-    if (reports === null) store.failures.delete(address);
-    else store.failures.set(address, new Map(Object.entries(reports)));
-  }
+  for (const change of record.r ?? []) applyReportChange(store, change);
   if (record.x) store.failedProxies = new Set(record.x);
   store.revision += 1;
   if (keysChanged) store.keysRevision += 1;
   // Replicas change outside a Draft; the index is rebuilt if a read needs it.
   dropIndex(store);
+}
+
+/** Replays one report change as Draft.report and Draft.dropReport made it. */
+export function applyReportChange(store: MutableStore, [address, reporter, at]: ReportChange): void {
+  let reports = store.failures.get(address);
+  if (at === null) {
+    if (reports === undefined) return;
+    reports.delete(reporter);
+    if (reports.size === 0) store.failures.delete(address);
+    return;
+  }
+  if (reports === undefined) store.failures.set(address, (reports = new Map()));
+  reports.delete(reporter);
+  reports.set(reporter, at);
 }
 
 export function encodeFull(store: MetaStore): string {

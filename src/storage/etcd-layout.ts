@@ -9,7 +9,8 @@
  *   g/<gen>/c/<name>       one cluster record (JSON)
  *   g/<gen>/p/<address>    one proxy record (JSON)
  *   g/<gen>/x/<address>    a failed proxy; the value orders failed_proxies
- *   g/<gen>/f/<address>    one proxy's failure reports (JSON reporter => seconds)
+ *   g/<gen>/f/<address>/<reporter>  one failure report (unix seconds); a
+ *                          report costs one key whatever the number of reporters
  *
  * An ordinary write puts only the keys it changed, in one transaction. A
  * write too large for one transaction (a restore, an epoch forced onto every
@@ -36,6 +37,8 @@ export interface ParsedKey {
   readonly kind: KeyKind;
   /** Cluster name or proxy address; '' for version and epoch. */
   readonly id: string;
+  /** The reporter of a failure report key; '' for the others. */
+  readonly reporter: string;
 }
 
 const KIND_BY_TAG: Readonly<Record<string, KeyKind>> = { c: 'cluster', p: 'proxy', x: 'failed', f: 'failures' };
@@ -46,8 +49,10 @@ const TAG_BY_KIND: Readonly<Record<'cluster' | 'proxy' | 'failed' | 'failures', 
   failures: 'f',
 };
 
-export function dataKey(gen: number, kind: KeyKind, id = ''): string {
+export function dataKey(gen: number, kind: KeyKind, id = '', reporter = ''): string {
   if (kind === 'version' || kind === 'epoch') return `${generationPrefix(gen)}${kind}`;
+  // Addresses hold no '/' (src/domain/names.ts), so the reporter follows the last one.
+  if (kind === 'failures') return `${generationPrefix(gen)}f/${id}/${reporter}`;
   return `${generationPrefix(gen)}${TAG_BY_KIND[kind]}/${id}`;
 }
 
@@ -62,10 +67,13 @@ export function parseKey(key: string): ParsedKey | null {
   const gen = Number(digits);
   if (!Number.isSafeInteger(gen)) return null;
   const rest = key.slice(slash + 1);
-  if (rest === 'version' || rest === 'epoch') return { gen, kind: rest, id: '' };
+  if (rest === 'version' || rest === 'epoch') return { gen, kind: rest, id: '', reporter: '' };
   const kind = KIND_BY_TAG[rest.slice(0, 1)];
   if (kind === undefined || rest[1] !== '/') return null;
-  return { gen, kind, id: rest.slice(2) };
+  if (kind !== 'failures') return { gen, kind, id: rest.slice(2), reporter: '' };
+  const cut = rest.indexOf('/', 2);
+  if (cut < 0) return null;
+  return { gen, kind, id: rest.slice(2, cut), reporter: rest.slice(cut + 1) };
 }
 
 export interface KeyWrite {
@@ -99,9 +107,6 @@ function proxyValue(proxy: ProxyResource): string {
   return JSON.stringify(proxy);
 }
 
-function reportsValue(reports: ReadonlyMap<string, number>): string {
-  return JSON.stringify(Object.fromEntries(reports));
-}
 
 /** The keys one committed change writes, given the store after it. */
 export function writesForChanges(store: MetaStore, changes: ChangeSet, gen: number, order: FailedOrder): KeyWrite[] {
@@ -119,9 +124,8 @@ export function writesForChanges(store: MetaStore, changes: ChangeSet, gen: numb
     const failed = store.failedProxies.has(address);
     writes.push({ key: dataKey(gen, 'failed', address), value: failed ? String(order.take()) : null });
   }
-  for (const address of changes.failures) {
-    const reports = store.failures.get(address);
-    writes.push({ key: dataKey(gen, 'failures', address), value: reports && reports.size > 0 ? reportsValue(reports) : null });
+  for (const [address, reporter, at] of changes.reports) {
+    writes.push({ key: dataKey(gen, 'failures', address, reporter), value: at === null ? null : String(at) });
   }
   return writes;
 }
@@ -135,7 +139,9 @@ export function writesForStore(store: MetaStore, gen: number, order: FailedOrder
   for (const [name, cluster] of store.clusters) writes.push({ key: dataKey(gen, 'cluster', name), value: clusterValue(cluster) });
   for (const [address, proxy] of store.proxies) writes.push({ key: dataKey(gen, 'proxy', address), value: proxyValue(proxy) });
   for (const address of store.failedProxies) writes.push({ key: dataKey(gen, 'failed', address), value: String(order.take()) });
-  for (const [address, reports] of store.failures) writes.push({ key: dataKey(gen, 'failures', address), value: reportsValue(reports) });
+  for (const [address, reports] of store.failures) {
+    for (const [reporter, at] of reports) writes.push({ key: dataKey(gen, 'failures', address, reporter), value: String(at) });
+  }
   return writes;
 }
 
@@ -179,10 +185,10 @@ function parseEpoch(key: string, value: string): number {
   return epoch;
 }
 
-function reportsFrom(key: string, value: string): Map<string, number> {
-  const parsed = parseJson(key, value);
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new LayoutError(`etcd key ${key} is not a report map`);
-  return new Map(Object.entries(parsed as Record<string, number>));
+function reportTime(key: string, value: string): number {
+  const at = Number(value);
+  if (!Number.isSafeInteger(at) || at < 0) throw new LayoutError(`etcd key ${key} does not hold a report time`);
+  return at;
 }
 
 /**
@@ -217,14 +223,21 @@ export function storeFromKeys(entries: Iterable<{ readonly key: string; readonly
         failed.push([at, parsed.id]);
         break;
       }
-      case 'failures':
-        store.failures.set(parsed.id, reportsFrom(key, value));
+      case 'failures': {
+        let reports = store.failures.get(parsed.id);
+        if (reports === undefined) store.failures.set(parsed.id, (reports = new Map()));
+        reports.set(parsed.reporter, reportTime(key, value));
         break;
+      }
     }
   }
   if (!sawVersion) throw new LayoutError(`generation ${gen} has no version key`);
   failed.sort((a, b) => a[0] - b[0]);
   for (const [, address] of failed) store.failedProxies.add(address);
+  // etcd lists keys in byte order; reports are kept oldest first (the first is the one a full list drops).
+  for (const [address, reports] of store.failures) {
+    store.failures.set(address, new Map([...reports].sort((a, b) => a[1] - b[1])));
+  }
   return store;
 }
 
@@ -267,7 +280,8 @@ export function applyKeyEvents(draft: Draft, events: readonly KeyEvent[], gen: n
         }
         break;
       case 'failures':
-        draft.setFailures(parsed.id, value === null ? null : reportsFrom(key, value));
+        if (value === null) draft.dropReport(parsed.id, parsed.reporter);
+        else draft.report(parsed.id, parsed.reporter, reportTime(key, value));
         break;
     }
   }

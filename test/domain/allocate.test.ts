@@ -13,7 +13,7 @@ function chunkProxies(store: MutableStore, name: string): string[][] {
 }
 
 function addProxyAt(store: MutableStore, address: string): void {
-  must(store, { kind: 'addProxy', proxy_address: address, nodes: [`${address}/a`, `${address}/b`], host: null });
+  must(store, { kind: 'addProxy', proxy_address: address, nodes: [`${address}-a`, `${address}-b`], host: null });
 }
 
 /** Proxies in use per host. */

@@ -9,17 +9,22 @@ import { assertConsistent, snapshot } from '../helpers/invariants.js';
 const NOW = CTX.now;
 
 describe('report failure', () => {
-  test('records the report time per reporter and bumps the epoch, for known and unknown addresses', () => {
+  test('records the report time per reporter and bumps the epoch, for known addresses only', () => {
     const store = storeWithProxies(2, 1);
     const known = proxyAddress(1, 1);
     succeeds(store, { kind: 'addFailure', address: known, reporter: 'c1' }, { ...CTX, now: NOW - 10 });
     succeeds(store, { kind: 'addFailure', address: known, reporter: 'c2' }, { ...CTX, now: NOW - 5 });
     // The same reporter again only moves its time forward.
     succeeds(store, { kind: 'addFailure', address: known, reporter: 'c1' }, { ...CTX, now: NOW });
-    succeeds(store, { kind: 'addFailure', address: '10.9.9.9:1', reporter: 'c1' });
-    assert.deepEqual(Object.fromEntries(store.failures.get(known)!), { c1: NOW, c2: NOW - 5 });
-    assert.deepEqual(Object.fromEntries(store.failures.get('10.9.9.9:1')!), { c1: NOW });
-    assert.equal(store.globalEpoch, 2 + 4);
+    const before = snapshot(store);
+    const unknown = applyCommand(store, { kind: 'addFailure', address: '10.9.9.9:1', reporter: 'c1' }, CTX);
+    assert.ok(unknown.ok, 'answered as before');
+    assert.equal(unknown.changes, null, 'but nothing is stored');
+    assert.equal(snapshot(store), before);
+    // Oldest first: c2's report is now older than c1's.
+    assert.deepEqual([...store.failures.get(known)!], [['c2', NOW - 5], ['c1', NOW]]);
+    assert.equal(store.failures.has('10.9.9.9:1'), false);
+    assert.equal(store.globalEpoch, 2 + 3);
     assertConsistent(store);
   });
 

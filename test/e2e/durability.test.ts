@@ -119,8 +119,11 @@ async function runLane(lane: number, rounds: number): Promise<LaneTotals> {
   let broker = await startBroker({ env });
   try {
     // A few free proxies first, so that the first clusters can be created.
-    for (let i = 0; i < 6; i++) {
-      const w = proxyWrite(lane, nextProxy++);
+    // And one on a host of its own that takes every failure report: reports
+    // on unregistered addresses are not stored.
+    const reported: ProxyWrite = { kind: 'proxy', address: `127.${lane + 1}.9.1:39999`, nodes: [`127.${lane + 1}.9.1:1`, `127.${lane + 1}.9.1:2`], host: `lane${lane}-reported` };
+    for (let i = 0; i < 7; i++) {
+      const w = i === 6 ? reported : proxyWrite(lane, nextProxy++);
       const answer = await send(broker, w);
       assert.equal(answer.status, 200, answer.text);
       promised.proxies.add(w.address);
@@ -137,8 +140,8 @@ async function runLane(lane: number, rounds: number): Promise<LaneTotals> {
       const writes: Write[] = [proxyWrite(lane, nextProxy++), proxyWrite(lane, nextProxy++), { kind: 'create', name: `l${lane}c${round}` }];
       const oldest = Object.keys(before.clusters).sort((a, b) => Number(a.slice(a.indexOf('c') + 1)) - Number(b.slice(b.indexOf('c') + 1)))[0];
       if (oldest !== undefined && random(2) === 0) writes.push({ kind: 'delete', name: oldest });
-      writes.push({ kind: 'failure', address: `10.${lane}.0.1:${30000 + round}`, reporter: `coord${random(3)}` });
-      writes.push({ kind: 'failure', address: `10.${lane}.0.2:${30000 + round}`, reporter: `coord${random(3)}` });
+      writes.push({ kind: 'failure', address: reported.address, reporter: `coord${random(3)}-r${round}` });
+      writes.push({ kind: 'failure', address: reported.address, reporter: `coord${random(3)}-r${round}b` });
 
       // Kill once `killAfter` answers are in: always fewer than the writes sent.
       // With 0, kill after a short random delay, possibly before any is read.

@@ -61,7 +61,7 @@ test('observability: start line, one line per write, a quiet consistency check a
   await send('GET', '/clusters/meta/obs', '/clusters/meta/:name', 200);
   await send('PATCH', '/clusters/nodes/obs', '/clusters/nodes/:name', 200, { node_number: 4 });
   await send('PATCH', '/clusters/config/obs', '/clusters/config/:name', 200, { compression_strategy: 'set_get_only' });
-  await send('POST', '/failures/127.0.0.9:1/coordinator1', '/failures/:address/:reporter', 200);
+  await send('POST', `/failures/${proxyBody(1, 4).proxy_address}/coordinator1`, '/failures/:address/:reporter', 200);
   await send('GET', '/failures', '/failures', 200);
   await send('POST', '/clusters/meta/obs', '/clusters/meta/:name', 409, { node_number: 4 });
   await send('POST', '/proxies/meta', '/proxies/meta', 200, proxyBody(9, 9));

@@ -113,3 +113,20 @@ test('ThreadedBackend: losing the owner thread is reported and later writes are 
     await backend.close();
   }
 });
+
+test('ThreadedBackend: answers for names that do not exist, and long keys, are never cached', async (t) => {
+  const backend = await ThreadedBackend.start(options());
+  t.after(() => backend.close());
+  assert.ok((await backend.command(addProxy(1, 1))).ok);
+  const cache = (backend as unknown as { cache: Map<string, unknown> }).cache;
+  for (let i = 0; i < 200; i++) {
+    assert.equal((await backend.query({ name: 'proxyMeta', address: `10.0.0.1:${i}` })).body, '{"proxy":null}');
+    assert.equal((await backend.query({ name: 'clusterMeta', cluster: `nosuch${i}` })).body, '{"cluster":null}');
+  }
+  // A name far longer than any stored one: V8 hashes such strings by length alone.
+  await backend.query({ name: 'proxyMeta', address: `${'x'.repeat(60_000)}:1` });
+  assert.equal(cache.size, 0, 'nothing kept for names that do not exist');
+  await backend.query({ name: 'proxyMeta', address: proxyAddress(1, 1) });
+  assert.equal(cache.size, 1, 'an existing proxy is kept');
+  assert.notEqual(backend.cached({ name: 'proxyMeta', address: proxyAddress(1, 1) }), null);
+});

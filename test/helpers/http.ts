@@ -28,6 +28,8 @@ export interface TestServerOptions {
   readonly fetchProxyEpochs?: FetchProxyEpochs;
   readonly apiToken?: string;
   readonly bodyTimeoutSeconds?: number;
+  readonly minBodyBytesPerSecond?: number;
+  readonly maxBodyBytesInFlight?: number;
   readonly renderMetrics?: RenderMetrics;
 }
 
@@ -68,6 +70,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.fetchProxyEpochs === undefined ? {} : { fetchProxyEpochs: options.fetchProxyEpochs }),
     ...(options.apiToken === undefined ? {} : { apiToken: options.apiToken }),
     ...(options.bodyTimeoutSeconds === undefined ? {} : { bodyTimeoutSeconds: options.bodyTimeoutSeconds }),
+    ...(options.minBodyBytesPerSecond === undefined ? {} : { minBodyBytesPerSecond: options.minBodyBytesPerSecond }),
+    ...(options.maxBodyBytesInFlight === undefined ? {} : { maxBodyBytesInFlight: options.maxBodyBytesInFlight }),
     ...(options.renderMetrics === undefined ? {} : { renderMetrics: options.renderMetrics }),
     onRequest: (info) => requests.push(info),
   });

@@ -159,15 +159,16 @@ test('docs/api.md example: proxies with a host, an 8-node cluster, its cluster a
 
 test('paging: listings are in ascending byte order, and pages are complete and stable', async () => {
   await withServer(async (s) => {
-    // Byte order, not numeric or UTF-16 order: "10.0.0.10:" < "10.0.0.1:", "z" < "ü", "\uffda" < "𝔸".
+    // Byte order, not numeric order: "10.0.0.10:" < "10.0.0.1:", "Z" < "_" < "z" < "~". Addresses are
+    // printable ASCII; '#', '?' and '&' reach the broker percent-encoded and round-trip.
     // 14 proxies on two hosts: enough for the 7 clusters below.
-    const addresses = ['10.0.0.2:7000', '10.0.0.10:7000', '10.0.0.1:7000', '9.0.0.1:7000', 'z:1', 'ü:1', '𝔸:1', '\uffda:1', ...['p5', 'p1', 'p3', 'p0', 'p4', 'p2'].map((p) => `${p}:1`)];
+    const addresses = ['10.0.0.2:7000', '10.0.0.10:7000', '10.0.0.1:7000', '9.0.0.1:7000', 'z:1', '~:1', 'a#?&:1', 'Z_:1', ...['p5', 'p1', 'p3', 'p0', 'p4', 'p2'].map((p) => `${p}:1`)];
     for (const [i, address] of addresses.entries()) {
       await ok(s, 'POST', '/proxies/meta', { proxy_address: address, nodes: [`n${i}:1`, `n${i}:2`], host: `h${i % 2}` });
     }
-    const sorted = ['10.0.0.10:7000', '10.0.0.1:7000', '10.0.0.2:7000', '9.0.0.1:7000', 'p0:1', 'p1:1', 'p2:1', 'p3:1', 'p4:1', 'p5:1', 'z:1', 'ü:1', '\uffda:1', '𝔸:1'];
+    const sorted = ['10.0.0.10:7000', '10.0.0.1:7000', '10.0.0.2:7000', '9.0.0.1:7000', 'Z_:1', 'a#?&:1', 'p0:1', 'p1:1', 'p2:1', 'p3:1', 'p4:1', 'p5:1', 'z:1', '~:1'];
     assert.deepEqual(await okJson(s, 'GET', '/proxies/addresses'), { addresses: sorted });
-    for (const address of addresses) assert.equal((await proxy(s, address)).address, address, 'non-ASCII addresses round-trip percent-encoded');
+    for (const address of addresses) assert.equal((await proxy(s, address)).address, address, 'addresses round-trip percent-encoded');
 
     const names = ['b', 'a', 'C', '_x', '-y', '@z', '9'];
     for (const name of names) await ok(s, 'POST', `/clusters/meta/${enc(name)}`, { node_number: 4 });

@@ -71,8 +71,11 @@ test('unknown routes and methods answer 404 NOT_FOUND', async () => {
       assert.equal(res.headers.get('content-type'), 'application/json');
       assert.deepEqual(await res.json(), { error: 'NOT_FOUND' }, `${method} ${path}`);
     }
+    // HEAD is GET without the body, on GET routes only.
     const head = await fetch(`${s.api}/version`, { method: 'HEAD' });
-    assert.equal(head.status, 404);
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), '');
+    assert.equal((await fetch(`${s.api}/proxies/meta`, { method: 'HEAD' })).status, 404);
   });
 });
 
@@ -149,9 +152,11 @@ test('path parameters are percent-decoded; malformed encoding is INVALID_REQUEST
     const encoded = proxyAddr(1, 1).replace(':', '%3A');
     const view = (await okJson(s, 'GET', `/proxies/meta/${encoded}`)) as { proxy: { address: string } };
     assert.equal(view.proxy.address, proxyAddr(1, 1));
-    await ok(s, 'POST', `/failures/${encoded}/reporter%20%2F%201`);
+    await ok(s, 'POST', `/failures/${encoded}/reporter%231%3F`);
     const d = JSON.parse(await metadataText(s)) as { failures: Record<string, Record<string, number>> };
-    assert.deepEqual(Object.keys(d.failures[proxyAddr(1, 1)]!), ['reporter / 1']);
+    assert.deepEqual(Object.keys(d.failures[proxyAddr(1, 1)]!), ['reporter#1?']);
+    // A reporter id a path could not carry back as it is: space, '/' and '%' are refused.
+    await invalidRequest(s, 'POST', `/failures/${encoded}/reporter%20%2F%201`, undefined, 'reporter');
     await invalidRequest(s, 'GET', '/proxies/meta/%E0%A4%A', undefined, 'address');
     await invalidRequest(s, 'POST', `/failures/${encoded}/%ZZ`, undefined, 'reporter');
     await invalidRequest(s, 'DELETE', '/clusters/meta/%', undefined, 'name');

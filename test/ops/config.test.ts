@@ -48,6 +48,8 @@ test('loadConfig: no file and no environment gives the reference defaults', () =
       debug: false,
       apiToken: '',
       maxMetadataBodyBytes: 268435456,
+      maxBodyBytesInFlight: 268435456 + 64 * 1024 * 1024,
+      minBodyBytesPerSecond: 1048576,
       idleTimeoutSeconds: 10,
       readerThreads: 0,
       storage: 'file',

@@ -101,7 +101,7 @@ export async function checkMetadataFile(file: string): Promise<{ text: string; d
   }
   try {
     const document = parseMetaDocument(value);
-    storeFromValidDocument(document);
+    storeFromValidDocument(document, Math.floor(Date.now() / 1000));
     return { text, document };
   } catch (err) {
     if (err instanceof BrokerError) {

@@ -72,7 +72,7 @@ export function applyFailover(draft: Draft, cmd: Failover, migrationLimit: numbe
   const proxy = draft.proxy(cmd.address);
   if (!proxy) throw new BrokerError('PROXY_NOT_FOUND');
   if (proxy.cluster === null) {
-    draft.setFailures(cmd.address, null);
+    draft.clearFailures(cmd.address);
     draft.addFailedProxy(cmd.address);
     draft.bumpEpoch();
     return null;

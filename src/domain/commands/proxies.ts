@@ -1,6 +1,7 @@
 /** Proxy registration, removal and failure reports. */
+import { MAX_REPORTERS_PER_PROXY } from '../constants.js';
 import { BrokerError, PartialFailure } from '../errors.js';
-import { proxyAddressHost } from '../names.js';
+import { isPathSafeName, isValidProxyAddress, nameProblem, proxyAddressHost } from '../names.js';
 import { isReportAlive } from '../query.js';
 import type { Draft } from '../store.js';
 
@@ -18,7 +19,11 @@ export interface AddProxy {
  */
 export function applyAddProxy(draft: Draft, cmd: AddProxy): void {
   const addressHost = proxyAddressHost(cmd.proxy_address);
-  if (addressHost === null) throw new BrokerError('INVALID_PROXY_ADDRESS');
+  if (addressHost === null || !isValidProxyAddress(cmd.proxy_address)) throw new BrokerError('INVALID_PROXY_ADDRESS');
+  cmd.nodes.forEach((node, i) => {
+    if (!isPathSafeName(node)) throw new BrokerError('INVALID_REQUEST', nameProblem(`nodes[${i}]`, node));
+  });
+  if (cmd.host !== null && !isPathSafeName(cmd.host)) throw new BrokerError('INVALID_REQUEST', nameProblem('host', cmd.host));
   draft.bumpEpoch();
   const exists = draft.proxy(cmd.proxy_address) !== undefined;
   if (!exists) {
@@ -30,7 +35,7 @@ export function applyAddProxy(draft: Draft, cmd: AddProxy): void {
     });
   }
   draft.removeFailedProxy(cmd.proxy_address);
-  draft.setFailures(cmd.proxy_address, null);
+  draft.clearFailures(cmd.proxy_address);
   if (exists) throw new PartialFailure('ALREADY_EXISTED');
 }
 
@@ -45,7 +50,7 @@ export function applyRemoveProxy(draft: Draft, cmd: RemoveProxy): void {
   if (proxy.cluster !== null) throw new BrokerError('IN_USE');
   draft.deleteProxy(cmd.address);
   draft.removeFailedProxy(cmd.address);
-  draft.setFailures(cmd.address, null);
+  draft.clearFailures(cmd.address);
   draft.bumpEpoch();
 }
 
@@ -55,11 +60,19 @@ export interface AddFailure {
   readonly reporter: string;
 }
 
-/** Records a report time for any address, known or not. */
+/**
+ * Records a report time on a known proxy. A report on an address that is
+ * not a registered proxy is answered as before but changes nothing: no
+ * answer lists it, and storing it would let any client grow the store.
+ * Beyond MAX_REPORTERS_PER_PROXY reporters, the oldest report is dropped.
+ */
 export function applyAddFailure(draft: Draft, cmd: AddFailure, now: number): void {
-  const reports = new Map(draft.store.failures.get(cmd.address) ?? []);
-  reports.set(cmd.reporter, now);
-  draft.setFailures(cmd.address, reports);
+  if (!isValidProxyAddress(cmd.address)) throw new BrokerError('INVALID_PROXY_ADDRESS');
+  if (!isPathSafeName(cmd.reporter)) throw new BrokerError('INVALID_REQUEST', nameProblem('reporter', cmd.reporter));
+  if (draft.proxy(cmd.address) === undefined) return;
+  draft.report(cmd.address, cmd.reporter, now);
+  const reports = draft.reporters(cmd.address)!;
+  if (reports.size > MAX_REPORTERS_PER_PROXY) draft.dropReport(cmd.address, reports.keys().next().value!);
   draft.bumpEpoch();
 }
 
@@ -73,16 +86,10 @@ export interface PruneFailures {
  * inside GET /failures; it leaves the epoch alone, as the reference does.
  */
 export function applyPruneFailures(draft: Draft, cmd: PruneFailures, now: number): number {
-  let dropped = 0;
-  for (const [address, reports] of [...draft.store.failures]) {
-    let kept: Map<string, number> | null = null;
-    for (const [reporter, at] of reports) {
-      if (isReportAlive(at, now, cmd.ttlSeconds)) continue;
-      kept ??= new Map(reports);
-      kept.delete(reporter);
-      dropped += 1;
-    }
-    if (kept) draft.setFailures(address, kept);
+  const expired: [string, string][] = [];
+  for (const [address, reports] of draft.store.failures) {
+    for (const [reporter, at] of reports) if (!isReportAlive(at, now, cmd.ttlSeconds)) expired.push([address, reporter]);
   }
-  return dropped;
+  for (const [address, reporter] of expired) draft.dropReport(address, reporter);
+  return expired.length;
 }

@@ -1,0 +1,113 @@
+/**
+ * Bounded work per request, as figures: against a broker child process,
+ * (1) a failure report's cost with 10 and with 20,000 reporters on one
+ * proxy, and the store's report count after them; (2) the longest wait of a
+ * parallel client polling during a large restore, the restore's time and
+ * the broker's peak memory; (3) two concurrent large restores: the second
+ * is refused at once. Loopback only.
+ *
+ * Run alone: `node dist/bench/bounded.js [restore MiB, default 64]`.
+ */
+import { fileURLToPath } from 'node:url';
+import { META_VERSION } from '../src/domain/constants.js';
+import { startBroker } from './processes.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A valid document of about `mib` MiB: free proxies, about 160 bytes each. */
+export function restoreDocument(mib: number): Buffer {
+  const n = Math.floor((mib * 1024 * 1024) / 151);
+  const proxies: Record<string, unknown> = {};
+  for (let i = 0; i < n; i++) {
+    const address = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:${7000 + (i >> 24)}`;
+    proxies[address] = { proxy_address: address, node_addresses: [`${address}-a`, `${address}-b`], host: `host${i % 97}`, cluster: null };
+  }
+  return Buffer.from(JSON.stringify({ version: META_VERSION, global_epoch: 1, clusters: {}, all_proxies: proxies, failed_proxies: [], failures: {} }));
+}
+
+export interface BoundedBenchResult {
+  reportMsAt10: number;
+  reportMsAt20000: number;
+  reportersKept: number;
+  restoreMiB: number;
+  restoreSeconds: number;
+  /** Longest time a client polling GET /clusters/names every 5 ms waited for an answer during the restore. */
+  pollWorstMs: number;
+  /** The same for a route the HTTP thread answers alone (no route: 404): the HTTP thread's longest stall. */
+  httpThreadWorstMs: number;
+  peakRssMiB: number;
+  /** Status of a second restore sent while the first is in flight. */
+  secondRestoreStatus: number;
+}
+
+export async function runBoundedBench(restoreMiB = 64): Promise<BoundedBenchResult> {
+  const broker = await startBroker({ UNDERMOON_FAILURE_TTL: '100000' });
+  const api = `http://127.0.0.1:${broker.port}/api/v2`;
+  try {
+    const address = '10.255.0.1:1';
+    await fetch(`${api}/proxies/meta`, { method: 'POST', body: JSON.stringify({ proxy_address: address, nodes: ['n:1', 'n:2'] }) });
+    // Mean time of 200 reports, sequential, after `count` distinct reporters.
+    const timeReports = async (from: number): Promise<number> => {
+      const started = performance.now();
+      for (let i = 0; i < 200; i++) await fetch(`${api}/failures/${address}/t${from}-${i}`, { method: 'POST' });
+      return (performance.now() - started) / 200;
+    };
+    let reporters = 0;
+    const report = async (upTo: number) => {
+      const batch: Promise<Response>[] = [];
+      for (; reporters < upTo; reporters++) {
+        batch.push(fetch(`${api}/failures/${address}/r${reporters}`, { method: 'POST' }));
+        if (batch.length >= 64) await Promise.all(batch.splice(0));
+      }
+      await Promise.all(batch);
+    };
+    await report(10);
+    const reportMsAt10 = await timeReports(10);
+    await report(20_000);
+    const reportMsAt20000 = await timeReports(20_000);
+    const doc = (await (await fetch(`${api}/metadata`)).json()) as { failures: Record<string, Record<string, number>> };
+    const reportersKept = Object.keys(doc.failures[address] ?? {}).length;
+
+    const body = restoreDocument(restoreMiB);
+    let done = false;
+    const poll = async (path: string): Promise<number> => {
+      let worst = 0;
+      while (!done) {
+        const started = performance.now();
+        await (await fetch(`${api}${path}`)).text();
+        worst = Math.max(worst, performance.now() - started);
+        await sleep(5);
+      }
+      return worst;
+    };
+    const pollers = Promise.all([poll('/clusters/names'), poll('/nosuch')]);
+    const started = performance.now();
+    const restore = fetch(`${api}/metadata`, { method: 'PUT', body });
+    // Long enough for the first upload to be under way: the second must come after it.
+    await sleep(1000);
+    const second = await fetch(`${api}/metadata`, { method: 'PUT', body: '{}' });
+    const answer = await restore;
+    const restoreSeconds = (performance.now() - started) / 1000;
+    done = true;
+    const [pollWorstMs, httpThreadWorstMs] = await pollers;
+    if (answer.status !== 200) throw new Error(`restore answered ${answer.status}: ${await answer.text()}`);
+    return {
+      reportMsAt10,
+      reportMsAt20000,
+      reportersKept,
+      restoreMiB: body.length / (1024 * 1024),
+      restoreSeconds,
+      pollWorstMs,
+      httpThreadWorstMs,
+      peakRssMiB: broker.peakRss() / (1024 * 1024),
+      secondRestoreStatus: second.status,
+    };
+  } finally {
+    await broker.stop();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const result = await runBoundedBench(Number(process.argv[2] ?? 64));
+  console.log(JSON.stringify(result, null, 2));
+}
