@@ -5,8 +5,7 @@
  */
 import { workerData } from 'piscina';
 import type { QueryRequest, ReadSettings, ReaderReply } from '../src/rpc/messages.js';
-import { answerQuery } from '../src/service/answers.js';
-import { isEpochTemplate, queryDeps } from '../src/service/deps.js';
+import { answerQuery, isEpochTemplate, queryDeps } from '../src/service/queries.js';
 import type { SnapshotBuffers } from '../src/snapshot/layout.js';
 import { SnapshotReader } from '../src/snapshot/reader.js';
 

@@ -14,6 +14,7 @@ import { Piscina } from 'piscina';
 import type { Command } from '../domain/commands.js';
 import { BrokerError } from '../domain/errors.js';
 import type { Backend } from '../rpc/backend.js';
+import { queryCacheKey } from '../service/queries.js';
 import { allocateSnapshotBuffers, kGeneration } from '../snapshot/layout.js';
 import type { SnapshotBuffers } from '../snapshot/layout.js';
 import type { ChangeSummary, CommandReply, OwnerEvent, OwnerOptions, OwnerOutbound, QueryReply, QueryRequest, ReadSettings, ReaderReply, Timings } from '../rpc/messages.js';
@@ -350,25 +351,7 @@ export class ThreadedBackend implements Backend {
 }
 
 function cacheKey(q: QueryRequest): string | null {
-  const key = unboundedCacheKey(q);
+  const key = queryCacheKey(q);
   return key !== null && key.length <= MAX_CACHE_KEY_LENGTH ? key : null;
 }
 
-function unboundedCacheKey(q: QueryRequest): string | null {
-  switch (q.name) {
-    case 'clusterMeta':
-      return `c ${q.cluster}`;
-    case 'proxyMeta':
-      return `p ${q.address}`;
-    case 'clusterNames':
-    case 'proxyAddresses':
-      return `${q.name} ${q.offset ?? ''} ${q.limit ?? ''}`;
-    case 'failures':
-      return `failures ${q.now}`;
-    case 'failedProxies':
-    case 'metadata':
-      return q.name;
-    case 'checkResources':
-      return null;
-  }
-}

@@ -9,7 +9,8 @@ import { emptyStore } from '../../src/domain/store.js';
 import type { MutableStore } from '../../src/domain/types.js';
 import type { CommandReply, QueryReply, QueryRequest, ReadSettings } from '../../src/rpc/messages.js';
 import type { Backend } from '../../src/rpc/backend.js';
-import { answerQuery, commandBody } from '../../src/service/answers.js';
+import { answerQuery } from '../../src/service/queries.js';
+import { commandBody } from '../../src/service/write-bodies.js';
 import { nowSeconds } from '../../src/service/clock.js';
 
 /** Applies a command to a store and shapes the reply. */

@@ -46,16 +46,18 @@ test('parseKey reads back every key dataKey makes, ids with slashes and colons i
   for (const gen of [0, 1, 42, Number.MAX_SAFE_INTEGER]) {
     for (const [kind, list] of Object.entries(ids) as [KeyKind, string[]][]) {
       for (const id of list) {
-        const key = dataKey(gen, kind, id);
+        // A failure report's key also names its reporter (addresses and reporters hold no '/').
+        const reporter = kind === 'failures' ? 'coordinator-1' : '';
+        const key = dataKey(gen, kind, id, reporter);
         assert.ok(key.startsWith(generationPrefix(gen)), key);
-        assert.deepEqual(parseKey(key), { gen, kind, id }, key);
+        assert.deepEqual(parseKey(key), { gen, kind, id, reporter }, key);
       }
     }
   }
   assert.equal(dataKey(3, 'cluster', 'db'), 'g/3/c/db');
   assert.equal(dataKey(3, 'proxy', 'h:1'), 'g/3/p/h:1');
   assert.equal(dataKey(3, 'failed', 'h:1'), 'g/3/x/h:1');
-  assert.equal(dataKey(3, 'failures', 'h:1'), 'g/3/f/h:1');
+  assert.equal(dataKey(3, 'failures', 'h:1', 'r'), 'g/3/f/h:1/r');
   assert.equal(dataKey(3, 'epoch'), 'g/3/epoch');
   assert.equal(dataKey(3, 'version'), 'g/3/version');
 });
@@ -124,7 +126,7 @@ function assertWritesMatch(store: MutableStore, changes: ChangeSet, writes: read
   for (const name of changes.clusters) expected.add(dataKey(gen, 'cluster', name));
   for (const address of changes.proxies) expected.add(dataKey(gen, 'proxy', address));
   for (const address of changes.failed) expected.add(dataKey(gen, 'failed', address));
-  for (const address of changes.failures) expected.add(dataKey(gen, 'failures', address));
+  for (const [address, reporter] of changes.reports) expected.add(dataKey(gen, 'failures', address, reporter));
   assert.deepEqual(new Set(map.keys()), expected);
   for (const [key, value] of map) {
     const parsed = parseKey(key)!;
@@ -148,8 +150,8 @@ function assertWritesMatch(store: MutableStore, changes: ChangeSet, writes: read
         if (value !== null) assert.ok(Number.isSafeInteger(Number(value)) && Number(value) >= 0, `${key}: ${value}`);
         break;
       case 'failures': {
-        const reports = store.failures.get(parsed.id);
-        assert.deepEqual(value === null ? undefined : JSON.parse(value), reports && Object.fromEntries(reports), key);
+        const at = store.failures.get(parsed.id)?.get(parsed.reporter);
+        assert.equal(value === null ? undefined : Number(value), at, key);
         break;
       }
       case 'version':
@@ -178,20 +180,22 @@ test('writesForChanges: each kind of change writes exactly its keys, deletions a
   w = step({ kind: 'changeConfig', name: 'db', config: { compression_strategy: 'allow_all' } });
   assert.deepEqual([...w.keys()].sort(), [dataKey(gen, 'cluster', 'db'), dataKey(gen, 'epoch')].sort());
 
-  // A failure report: the epoch and the address's report map.
+  // A failure report: one key for that report, whatever the reporters before it.
   const free = [...store.proxies.values()].find((p) => p.cluster === null)!.proxy_address;
   w = step({ kind: 'addFailure', address: free, reporter: 'r1' });
-  assert.deepEqual(JSON.parse(w.get(dataKey(gen, 'failures', free))!), { r1: CTX.now });
+  assert.equal(w.get(dataKey(gen, 'failures', free, 'r1')), String(CTX.now));
   w = step({ kind: 'addFailure', address: free, reporter: 'r2' });
-  assert.deepEqual(JSON.parse(w.get(dataKey(gen, 'failures', free))!), { r1: CTX.now, r2: CTX.now });
+  assert.deepEqual([...w.keys()].filter((k) => parseKey(k)?.kind === 'failures'), [dataKey(gen, 'failures', free, 'r2')]);
 
-  // Re-adding a reported proxy clears its reports: a deletion.
+  // Re-adding a reported proxy clears its reports: a deletion per report.
   const recovered = prepareCommand(store, readd(store, free), CTX);
   assert.equal(recovered.outcome.ok, false);
   const recoveredWrites = byKey(writesForChanges(store, recovered.outcome.changes!, gen, order));
   recovered.commit();
-  assert.equal(recoveredWrites.get(dataKey(gen, 'failures', free)), null);
-  assert.ok(recoveredWrites.has(dataKey(gen, 'failures', free)));
+  for (const reporter of ['r1', 'r2']) {
+    assert.ok(recoveredWrites.has(dataKey(gen, 'failures', free, reporter)));
+    assert.equal(recoveredWrites.get(dataKey(gen, 'failures', free, reporter)), null);
+  }
 
   // A failover: the failed key, the cluster and the epoch.
   const member = [...store.proxies.values()].find((p) => p.cluster === 'db')!.proxy_address;
@@ -210,12 +214,12 @@ test('writesForChanges: each kind of change writes exactly its keys, deletions a
   w = step({ kind: 'forceEpoch', epoch: store.globalEpoch + 10 });
   assert.deepEqual([...w.entries()], [[dataKey(gen, 'epoch'), String(store.globalEpoch)]]);
 
-  // Expired reports are pruned: the report map's key goes.
+  // Expired reports are pruned: the report's key goes.
   step({ kind: 'addFailure', address: proxyAddress(2, 1), reporter: 'old' });
   const later = { ...CTX, now: CTX.now + 60 };
   const pruned = commitWithWrites(store, { kind: 'pruneFailures', ttlSeconds: 5 }, gen, order, later);
   assertWritesMatch(store, pruned.changes, pruned.writes, gen);
-  assert.deepEqual([...byKey(pruned.writes)], [[dataKey(gen, 'failures', proxyAddress(2, 1)), null]]);
+  assert.deepEqual([...byKey(pruned.writes)], [[dataKey(gen, 'failures', proxyAddress(2, 1), 'old'), null]]);
 });
 
 test('writesForChanges: failed proxies get rising order values, so a load lists them in the order they failed', () => {
@@ -276,8 +280,8 @@ test('writesForStore + storeFromKeys: a hand-made store with every field comes b
     ...doc,
     global_epoch: 2 ** 52,
     failed_proxies: [proxyAddress(3, 2), proxyAddress(1, 1), proxyAddress(2, 2)],
-    // An empty report map is kept (a restored document may hold one).
-    failures: { [proxyAddress(1, 2)]: { b: 5, a: 9 }, [proxyAddress(2, 1)]: {} },
+    // Oldest first, as the broker keeps them (a restore drops empty report maps).
+    failures: { [proxyAddress(1, 2)]: { b: 5, a: 9 }, [proxyAddress(2, 1)]: { c: 7 } },
   });
   const expected = storeToDocument(store);
   const writes = writesForStore(store, 5, new FailedOrder());
@@ -307,8 +311,9 @@ test('storeFromKeys refuses a generation without its version, another version, a
     assert.throws(() => storeFromKeys(with_(dataKey(2, 'epoch'), epoch), 2, new FailedOrder()), /epoch/, epoch);
   }
   assert.throws(() => storeFromKeys(with_(dataKey(2, 'cluster', 'db'), '{'), 2, new FailedOrder()), /JSON/);
-  assert.throws(() => storeFromKeys(with_(dataKey(2, 'failures', 'h:1'), '[1]'), 2, new FailedOrder()), /report map/);
-  assert.throws(() => storeFromKeys(with_(dataKey(2, 'failures', 'h:1'), 'null'), 2, new FailedOrder()), /report map/);
+  for (const at of ['[1]', 'null', '-1', '1.5']) {
+    assert.throws(() => storeFromKeys(with_(dataKey(2, 'failures', 'h:1', 'r'), at), 2, new FailedOrder()), /report time/, at);
+  }
   assert.deepEqual(storeToDocument(storeFromKeys(entries(kv), 2, new FailedOrder())), storeToDocument(store));
 });
 
