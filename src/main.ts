@@ -70,6 +70,7 @@ async function run(config: BrokerConfig, log: Logger): Promise<void> {
     bodyTimeoutSeconds: config.idleTimeoutSeconds,
     apiToken: config.apiToken,
     forwardTimeoutMs: config.etcdTimeoutMs * 3,
+    log: log.child({ component: 'http' }),
     // The Redis client is loaded on first use: epoch recovery is rare.
     fetchProxyEpochs: async (addresses) => {
       const { fetchProxyEpochs } = await import('./recovery.js');

@@ -74,6 +74,7 @@ const LOCAL = { local: true } as const;
 export class ThreadedBackend implements Backend {
   private readonly owner: Worker;
   private readonly pool: Piscina;
+  private readonly maxQueuedReads: number;
   private readonly control: Int32Array;
   private readonly pending = new Map<number, { resolve: (r: CommandReply) => void; reject: (e: Error) => void; kind: string; sentAt: number }>();
   private nextId = 1;
@@ -106,12 +107,13 @@ export class ThreadedBackend implements Backend {
     this.control = new Int32Array(buffers.control);
     const threads = options.readerThreads > 0 ? options.readerThreads : Math.max(1, availableParallelism() - 1);
     const settings: ReadSettings = options.settings;
+    this.maxQueuedReads = options.maxQueuedReads ?? 4096;
     this.pool = new Piscina({
       filename: new URL('../../workers/query.js', import.meta.url).href,
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: 2 ** 31 - 1,
-      maxQueue: options.maxQueuedReads ?? 4096,
+      maxQueue: this.maxQueuedReads,
       workerData: { buffers, settings },
     });
     owner.on('message', (m: OwnerOutbound) => this.onOwnerMessage(m));
@@ -220,13 +222,9 @@ export class ThreadedBackend implements Backend {
       const hit = this.lookup(key);
       if (hit) return hit;
     }
-    let reply: ReaderReply;
-    try {
-      reply = (await this.pool.run(q)) as ReaderReply;
-    } catch (err) {
-      if (err instanceof Error && /queue.*(full|limit)/i.test(err.message)) throw new BrokerError('SERVICE_BUSY');
-      throw err;
-    }
+    // Backpressure is refused here, as for writes, rather than read back from the pool's error text.
+    if (this.pool.queueSize >= this.maxQueuedReads) throw new BrokerError('SERVICE_BUSY', 'too many reads are waiting');
+    const reply = (await this.pool.run(q)) as ReaderReply;
     if (key !== null && reply.deps !== null && !NO_SUCH_NAME.has(reply.body)) {
       if (this.cache.size >= (this.options.maxCachedAnswers ?? 200_000)) this.cache.clear();
       if (q.name === 'failures') {
@@ -251,9 +249,10 @@ export class ThreadedBackend implements Backend {
   }
 
   private send(kind: string, post: (id: number) => void): Promise<CommandReply> {
-    if (this.closing || this.ownerExit) return Promise.resolve({ ok: false, generation: this.generation(), error: { code: 'SERVICE_BUSY', message: 'the broker is shutting down' } });
+    // Refusals of the backend itself are thrown, reads and writes alike; a reply carries the owner's answer.
+    if (this.closing || this.ownerExit) return Promise.reject(new BrokerError('SERVICE_BUSY', 'the broker is shutting down'));
     if (this.pending.size >= (this.options.maxPendingWrites ?? 10_000)) {
-      return Promise.resolve({ ok: false, generation: this.generation(), error: { code: 'SERVICE_BUSY' } });
+      return Promise.reject(new BrokerError('SERVICE_BUSY', 'too many writes are waiting'));
     }
     const id = this.nextId++;
     return new Promise<CommandReply>((resolve, reject) => {

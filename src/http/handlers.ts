@@ -9,6 +9,7 @@ import type { Command } from '../domain/commands.js';
 import type { CommandReply, QueryReply, QueryRequest } from '../rpc/messages.js';
 import type { Backend } from '../rpc/backend.js';
 import { codeReply, errorReply, jsonReply, jsonTextReply, replyForThrown, textReply } from './reply.js';
+import type { BugLog } from './reply.js';
 import type { Reply } from './reply.js';
 import { parseCountParam, parseJsonBody, parsePage } from './request.js';
 import type { ParsedRequest } from './request.js';
@@ -28,6 +29,8 @@ export type RenderMetrics = () => Promise<{ readonly contentType: string; readon
 
 export interface HandlerDeps {
   readonly backend: Backend;
+  /** Where bugs are logged (the broker's logger). */
+  readonly log: BugLog;
   /** Asks every proxy for its epoch (PUT /epoch/recovery); absent = none answers. */
   readonly fetchProxyEpochs?: FetchProxyEpochs | undefined;
   readonly renderMetrics?: RenderMetrics | undefined;
@@ -42,8 +45,8 @@ export interface HandlerDeps {
 
 export type Handler = (req: ParsedRequest, deps: HandlerDeps) => Promise<Reply>;
 
-export function createDeps(backend: Backend, fetchProxyEpochs?: FetchProxyEpochs, renderMetrics?: RenderMetrics): HandlerDeps {
-  return { backend, fetchProxyEpochs, renderMetrics, now: () => Math.floor(Date.now() / 1000), seen: { generation: 0 } };
+export function createDeps(backend: Backend, log: BugLog, fetchProxyEpochs?: FetchProxyEpochs, renderMetrics?: RenderMetrics): HandlerDeps {
+  return { backend, log, fetchProxyEpochs, renderMetrics, now: () => Math.floor(Date.now() / 1000), seen: { generation: 0 } };
 }
 
 function query(deps: HandlerDeps, q: QueryRequest): Promise<QueryReply> {
@@ -207,6 +210,6 @@ export async function runHandler(handler: Handler, req: ParsedRequest, deps: Han
   try {
     return await handler(req, deps);
   } catch (err) {
-    return replyForThrown(err, `${req.method} ${req.path}`);
+    return replyForThrown(err, `${req.method} ${req.path}`, deps.log);
   }
 }

@@ -4,6 +4,7 @@
  * INVALID_REQUEST and `key`/`value`/`message` for INVALID_CONFIG.
  */
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import type { Logger } from '../log.js';
 import { BrokerError, ERROR_CODES } from '../domain/errors.js';
 import type { ErrorCode, WireError } from '../domain/errors.js';
 import { HTTP_STATUS, statusLine } from './status.js';
@@ -55,11 +56,14 @@ export const NOT_FOUND_REPLY = codeReply('NOT_FOUND');
  * The reply for anything a handler threw: a BrokerError keeps its code;
  * anything else is a bug, logged and answered 500 INTERNAL_ERROR.
  */
-export function replyForThrown(err: unknown, context: string): Reply {
+export function replyForThrown(err: unknown, context: string, log: BugLog): Reply {
   if (err instanceof BrokerError) return errorReply(err.toWire());
-  console.error(`[http] ${context}: unexpected error`, err);
+  log.error({ err: err instanceof Error ? (err.stack ?? err.message) : String(err), request: context }, 'unexpected error; answered 500');
   return codeReply('INTERNAL_ERROR');
 }
+
+/** Where the HTTP layer reports its own bugs: the broker's pino logger. */
+export type BugLog = Pick<Logger, 'error'>;
 
 /**
  * Writes a whole reply; call it corked (inside the handler's sync part, or

@@ -9,6 +9,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import uWS from '@trufflesuite/uws-js-unofficial';
 import type { HttpRequest, HttpResponse, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
 import type { Backend } from '../rpc/backend.js';
+import { createLogger } from '../log.js';
+import type { Logger } from '../log.js';
 import { createDeps, runHandler } from './handlers.js';
 import type { FetchProxyEpochs, RenderMetrics } from './handlers.js';
 import type { QueryReply } from '../rpc/messages.js';
@@ -61,6 +63,8 @@ export interface ServerOptions {
   readonly maxBodyBytesInFlight?: number;
   /** etcd mode: how long a forwarded write may take at the leader. */
   readonly forwardTimeoutMs?: number;
+  /** The broker's logger; the HTTP layer logs its own failures through it. */
+  readonly log?: Logger;
   /**
    * Called once per request handled: answered, or applied while its client
    * went away (`aborted`). Not for requests cut off before their body arrived.
@@ -91,7 +95,8 @@ function tokenChecker(token: string): (authorization: string) => boolean {
 }
 
 export function startServer(options: ServerOptions): Promise<RunningServer> {
-  const deps = createDeps(options.backend, options.fetchProxyEpochs, options.renderMetrics);
+  const log: Logger = options.log ?? createLogger({ debug: false });
+  const deps = createDeps(options.backend, log, options.fetchProxyEpochs, options.renderMetrics);
   const authorized = options.apiToken ? tokenChecker(options.apiToken) : null;
   const bodyTimeoutMs = (options.bodyTimeoutSeconds ?? 10) * 1000;
   const cached = options.backend.cached?.bind(options.backend);
@@ -111,7 +116,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       const ms = performance.now() - started;
       options.onRequest(aborted ? { method, route, status, ms, aborted } : { method, route, status, ms });
     } catch (err) {
-      console.error('[http] onRequest threw', err);
+      log.error({ err: String(err) }, 'onRequest threw');
     }
   };
 
@@ -141,7 +146,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     try {
       params = decodeParams(match.rawParams);
     } catch (err) {
-      return answerNow(res, replyForThrown(err, `${method} ${path}`), method, route.pattern, started);
+      return answerNow(res, replyForThrown(err, `${method} ${path}`, log), method, route.pattern, started);
     }
     if (route.read && cached) {
       // Steady polling: a fresh cached answer is written before this
@@ -185,7 +190,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     void body
       .then(
         (bytes) => (forwardTo !== null ? forward(bytes, forwardTo) : runHandler(route.handler, { method, path, params, query, body: bytes }, deps)),
-        (err: unknown) => (exchange.aborted ? null : replyForThrown(err, `${method} ${path}`)),
+        (err: unknown) => (exchange.aborted ? null : replyForThrown(err, `${method} ${path}`, log)),
       )
       .then((reply) => {
         if (reply === null) return;
@@ -193,7 +198,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
         if (!exchange.aborted) res.cork(() => writeReply(res, reply, method));
         report(method, route.pattern, reply.status, started, exchange.aborted);
       })
-      .catch((err: unknown) => console.error('[http] failed to write a reply', err))
+      .catch((err: unknown) => log.error({ err: String(err) }, 'failed to write a reply'))
       .finally(() => {
         ticket?.release();
         inFlight -= 1;
@@ -208,7 +213,7 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       serve(res, req, method);
     } catch (err) {
       // A throw escaping into uWS would take the process down; answer instead.
-      console.error('[http] request handling failed', err);
+      log.error({ err: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 'request handling failed; answered 500');
       try {
         writeReply(res, codeReply('INTERNAL_ERROR'), method);
       } catch {

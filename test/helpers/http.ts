@@ -11,6 +11,7 @@ import { emptyStore } from '../../src/domain/store.js';
 import type { FetchProxyEpochs, RenderMetrics } from '../../src/http/handlers.js';
 import { startServer } from '../../src/http/server.js';
 import type { RequestInfo, RunningServer } from '../../src/http/server.js';
+import type { Logger } from '../../src/log.js';
 import type { ReadSettings } from '../../src/rpc/messages.js';
 import { ThreadedBackend } from '../../src/frontend/threaded-backend.js';
 import type { ThreadedOptions } from '../../src/frontend/threaded-backend.js';
@@ -31,6 +32,7 @@ export interface TestServerOptions {
   readonly minBodyBytesPerSecond?: number;
   readonly maxBodyBytesInFlight?: number;
   readonly renderMetrics?: RenderMetrics;
+  readonly log?: Logger;
 }
 
 export interface TestServer {
@@ -73,6 +75,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.minBodyBytesPerSecond === undefined ? {} : { minBodyBytesPerSecond: options.minBodyBytesPerSecond }),
     ...(options.maxBodyBytesInFlight === undefined ? {} : { maxBodyBytesInFlight: options.maxBodyBytesInFlight }),
     ...(options.renderMetrics === undefined ? {} : { renderMetrics: options.renderMetrics }),
+    ...(options.log === undefined ? {} : { log: options.log }),
     onRequest: (info) => requests.push(info),
   });
   const origin = `http://127.0.0.1:${server.port}`;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BrokerError, ERROR_CODES } from '../../src/domain/errors.js';
 import type { ErrorCode } from '../../src/domain/errors.js';
+import type { BugLog } from '../../src/http/reply.js';
 import { codeReply, errorReply, replyForThrown } from '../../src/http/reply.js';
 import { HTTP_STATUS, statusLine } from '../../src/http/status.js';
 
@@ -69,12 +70,14 @@ test('errorReply: INVALID_CONFIG carries key, value and message from the details
   assert.deepEqual(JSON.parse(reply.body), { error: 'INVALID_CONFIG', key: 'compression_strategy', value: 'zip', message: 'INVALID_VALUE' });
 });
 
-test('replyForThrown: a BrokerError keeps its code; anything else is a logged 500', (t) => {
-  const logged = t.mock.method(console, 'error', () => {});
-  assert.deepEqual(JSON.parse(replyForThrown(new BrokerError('SERVICE_BUSY'), 'test').body), { error: 'SERVICE_BUSY' });
-  assert.equal(logged.mock.callCount(), 0);
-  const reply = replyForThrown(new TypeError('boom'), 'test');
+test('replyForThrown: a BrokerError keeps its code; anything else is a 500 logged through the given logger', () => {
+  const logged: unknown[][] = [];
+  const log = { error: (...args: unknown[]) => void logged.push(args) } as unknown as BugLog;
+  assert.deepEqual(JSON.parse(replyForThrown(new BrokerError('SERVICE_BUSY'), 'test', log).body), { error: 'SERVICE_BUSY' });
+  assert.equal(logged.length, 0);
+  const reply = replyForThrown(new TypeError('boom'), 'GET /x', log);
   assert.equal(reply.status, 500);
   assert.deepEqual(JSON.parse(reply.body), { error: 'INTERNAL_ERROR' });
-  assert.equal(logged.mock.callCount(), 1);
+  assert.equal(logged.length, 1);
+  assert.match(JSON.stringify(logged[0]), /boom.*GET \/x/s);
 });
