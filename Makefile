@@ -13,10 +13,18 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 install: node_modules/.package-lock.json
 
-# A clean build, so that no compiled test of a deleted source lingers.
-build: install
-	rm -rf dist
+# Incremental: tsc runs only when a source, a source folder (a file added or
+# deleted) or the configuration is newer than the last build, and the
+# compiled files of deleted sources are removed first, so none lingers.
+# (Folders are named with a trailing /. so that test/ is not the phony target test.)
+SOURCES := $(shell find src workers test bench -name '*.ts') $(addsuffix /.,$(shell find src workers test bench -type d))
+
+build: dist/.tsbuildinfo
+
+dist/.tsbuildinfo: node_modules/.package-lock.json tsconfig.json scripts/prune-dist.mjs $(SOURCES)
+	$(NODE) scripts/prune-dist.mjs
 	npx tsc -p tsconfig.json
+	@touch $@
 
 run: build
 	$(NODE) dist/src/cli/main.js serve $(CONFIG)

@@ -80,8 +80,8 @@ async function run(config: BrokerConfig, log: Logger): Promise<void> {
       metrics.setSnapshotGeneration(backend.generation());
       return { contentType: metrics.contentType, body: await metrics.render() };
     },
+    requestMetrics: metrics.requests,
     onRequest: (info) => {
-      metrics.observeRequest(info.route, info.method, info.status, info.ms / 1000);
       // Reads come every second from every coordinator; only writes are logged, also those whose client left.
       if (info.method !== 'GET' && info.method !== 'HEAD') {
         const line = { method: info.method, route: info.route, status: info.status, ms: Number(info.ms.toFixed(3)) };

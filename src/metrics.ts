@@ -4,6 +4,15 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** What a prom-client registry reads from a metric object at scrape time. */
+interface Exposed {
+  readonly name: string;
+  readonly help: string;
+  readonly type: string;
+  readonly aggregator: 'sum';
+  readonly values: { metricName?: string; labels: Record<string, string | number>; value: number }[];
+}
+
 // Reads are served in well under a millisecond; writes that persist take longer.
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const FILE_WRITE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -15,8 +24,8 @@ export interface MetricsOptions {
 
 export class BrokerMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'route' | 'method' | 'status'>;
-  private readonly requestDuration: Histogram<'route' | 'method'>;
+  /** http_requests_total and http_request_duration_seconds: counted in plain numbers, exposed at scrape time. */
+  readonly requests = new RequestMetrics();
   private readonly generation: Gauge;
   private readonly publishDuration: Histogram;
   private readonly ownerRoundTrip: Histogram;
@@ -33,19 +42,8 @@ export class BrokerMetrics {
 
   constructor(options: MetricsOptions = {}) {
     const registers = [this.registry];
-    this.requests = new Counter({
-      name: 'http_requests_total',
-      help: 'HTTP requests answered, by route pattern, method and status code.',
-      labelNames: ['route', 'method', 'status'],
-      registers,
-    });
-    this.requestDuration = new Histogram({
-      name: 'http_request_duration_seconds',
-      help: 'Time from request to answer, by route pattern and method.',
-      labelNames: ['route', 'method'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    this.registry.registerMetric(this.requests.counter as never);
+    this.registry.registerMetric(this.requests.histogram as never);
     this.generation = new Gauge({
       name: 'snapshot_generation',
       help: 'Generation of the latest published metadata snapshot.',
@@ -118,18 +116,8 @@ export class BrokerMetrics {
   }
 
   /** `route` must be the route pattern, never the raw path, to keep label values bounded. */
-  /** Label children by route, method and status: looking labels up costs more than counting on a hot path. */
-  private readonly requestChildren = new Map<string, { count: { inc(): void }; duration: { observe(v: number): void } }>();
-
   observeRequest(route: string, method: string, status: number, seconds: number): void {
-    const key = `${method} ${status} ${route}`;
-    let child = this.requestChildren.get(key);
-    if (!child) {
-      child = { count: this.requests.labels({ route, method, status: String(status) }), duration: this.requestDuration.labels({ route, method }) };
-      this.requestChildren.set(key, child);
-    }
-    child.count.inc();
-    child.duration.observe(seconds);
+    this.requests.series(method, route, status)(seconds);
   }
 
   setSnapshotGeneration(generation: number): void {
@@ -188,6 +176,97 @@ export class BrokerMetrics {
   render(): Promise<string> {
     return this.registry.metrics();
   }
+}
+
+/** One label set of the request metrics: a count and the latency histogram's bucket counts. */
+class RequestSeries {
+  count = 0;
+  sum = 0;
+  /** Per bucket of LATENCY_BUCKETS, not cumulative; the last slot is past the largest bound. */
+  readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1);
+
+  constructor(
+    readonly route: string,
+    readonly method: string,
+    readonly status: number,
+  ) {}
+
+  observe(seconds: number): void {
+    this.count += 1;
+    this.sum += seconds;
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
+    this.buckets[i]! += 1;
+  }
+}
+
+/**
+ * The per-request metrics, cheap enough for the cached read path: a series
+ * is looked up once (the fast path keeps it per route) and recording is a
+ * few additions. prom-client sees them only when /metrics is scraped,
+ * through two metric objects that render as its Counter and Histogram do.
+ */
+export class RequestMetrics {
+  private readonly all = new Map<string, RequestSeries>();
+
+  /** The recorder of one (method, route pattern, status); hold on to it on hot paths. */
+  series(method: string, route: string, status: number): (seconds: number) => void {
+    const key = `${method} ${status} ${route}`;
+    let series = this.all.get(key);
+    if (!series) this.all.set(key, (series = new RequestSeries(route, method, status)));
+    const s = series;
+    return (seconds) => s.observe(seconds);
+  }
+
+  readonly counter = {
+    name: 'http_requests_total',
+    help: 'HTTP requests answered, by route pattern, method and status code.',
+    type: 'counter',
+    aggregator: 'sum',
+    get: async (): Promise<Exposed> => ({
+      name: this.counter.name,
+      help: this.counter.help,
+      type: 'counter',
+      aggregator: 'sum',
+      values: [...this.all.values()]
+        .filter((s) => s.count > 0)
+        .map((s) => ({ labels: { route: s.route, method: s.method, status: String(s.status) }, value: s.count })),
+    }),
+  };
+
+  readonly histogram = {
+    name: 'http_request_duration_seconds',
+    help: 'Time from request to answer, by route pattern and method.',
+    type: 'histogram',
+    aggregator: 'sum',
+    get: async (): Promise<Exposed> => {
+      // Statuses are one label set in the histogram, as before: merge them.
+      const merged = new Map<string, { route: string; method: string; sum: number; count: number; buckets: Float64Array }>();
+      for (const s of this.all.values()) {
+        if (s.count === 0) continue;
+        const key = `${s.method} ${s.route}`;
+        let m = merged.get(key);
+        if (!m) merged.set(key, (m = { route: s.route, method: s.method, sum: 0, count: 0, buckets: new Float64Array(s.buckets.length) }));
+        m.sum += s.sum;
+        m.count += s.count;
+        for (let i = 0; i < s.buckets.length; i++) m.buckets[i]! += s.buckets[i]!;
+      }
+      const values: Exposed['values'] = [];
+      const name = this.histogram.name;
+      for (const m of merged.values()) {
+        const labels = { route: m.route, method: m.method };
+        let acc = 0;
+        LATENCY_BUCKETS.forEach((bound, i) => {
+          acc += m.buckets[i]!;
+          values.push({ metricName: `${name}_bucket`, labels: { le: bound, ...labels }, value: acc });
+        });
+        values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf', ...labels }, value: m.count });
+        values.push({ metricName: `${name}_sum`, labels, value: m.sum });
+        values.push({ metricName: `${name}_count`, labels, value: m.count });
+      }
+      return { name, help: this.histogram.help, type: 'histogram', aggregator: 'sum', values };
+    },
+  };
 }
 
 let shared: BrokerMetrics | undefined;

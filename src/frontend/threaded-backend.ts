@@ -35,18 +35,27 @@ export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers'> {
   readonly onOwnerLost?: (error: Error) => void;
 }
 
+/**
+ * A cached answer, held as the bytes written to the wire: encoding a string
+ * per request costs more than everything else on the cached path.
+ */
 interface CacheEntry {
-  readonly generation: number;
-  readonly body: string;
+  generation: number;
+  bytes: Buffer;
   readonly deps: readonly string[];
-  /** For epoch templates: the body around its epoch number. */
-  readonly around?: readonly [string, string];
+  /** For epoch templates: the bytes around its epoch number. */
+  around?: readonly [Buffer, Buffer];
+  /**
+   * The change count at which this entry was last found fresh: while no
+   * change arrives, it is fresh without looking at its dependencies.
+   */
+  checked: number;
 }
 
 type Freshness = 'fresh' | 'epochOnly' | 'stale';
 
 /** Splits a proxy view body at its epoch number: `{"proxy":{"address":"…","epoch":` N `,…`. */
-function splitAtEpoch(body: string): [string, string] | undefined {
+function splitAtEpoch(body: string): [Buffer, Buffer] | undefined {
   // Quotes inside the address are escaped, so this is the epoch field.
   const marker = '","epoch":';
   const at = body.indexOf(marker);
@@ -54,10 +63,9 @@ function splitAtEpoch(body: string): [string, string] | undefined {
   const start = at + marker.length;
   let end = start;
   while (end < body.length && body.charCodeAt(end) >= 48 && body.charCodeAt(end) <= 57) end++;
-  return end > start ? [body.slice(0, start), body.slice(end)] : undefined;
+  return end > start ? [Buffer.from(body.slice(0, start)), Buffer.from(body.slice(end))] : undefined;
 }
 
-const EMPTY_DEPS: readonly string[] = [];
 /**
  * Answers for a cluster or proxy that does not exist are not kept: any
  * client can ask for any number of names that do not exist.
@@ -84,6 +92,8 @@ export class ThreadedBackend implements Backend {
   private failuresKey: string | null = null;
   /** Generation at which each dependency last changed. */
   private readonly changedAt = new Map<string, number>();
+  /** Change summaries received so far (see CacheEntry.checked). */
+  private changeCount = 0;
   private ownerExit: Error | null = null;
   /** etcd mode: this broker's role and the leader's URL (null while there is none). */
   private role: 'leader' | 'follower' = 'follower';
@@ -198,41 +208,53 @@ export class ThreadedBackend implements Backend {
 
   cached(q: QueryRequest): QueryReply | null {
     const key = cacheKey(q);
-    return key === null ? null : this.lookup(key);
+    const hit = key === null ? null : this.lookup(key);
+    return hit === null ? null : { generation: hit.generation, body: hit.bytes.toString('utf8') };
+  }
+
+  /** The bytes of a fresh cached answer, or null: what the front end writes as is. */
+  cachedBytes(q: QueryRequest): Uint8Array | null {
+    const key = cacheKey(q);
+    return key === null ? null : (this.lookup(key)?.bytes ?? null);
   }
 
   private lookup(key: string): CacheEntry | null {
     const hit = this.cache.get(key);
     if (!hit) return null;
+    if (hit.checked === this.changeCount) return hit;
     const freshness = this.freshness(hit);
-    if (freshness === 'fresh') return hit;
-    if (freshness === 'epochOnly' && hit.around) {
+    if (freshness === 'stale') return null;
+    if (freshness === 'epochOnly') {
+      if (!hit.around) return null;
       // Only the global epoch moved: the same view at the newest known
       // generation, without a reader round trip.
-      const entry: CacheEntry = { generation: this.knownGeneration, body: `${hit.around[0]}${this.knownEpoch}${hit.around[1]}`, deps: hit.deps, around: hit.around };
-      this.cache.set(key, entry);
-      return entry;
+      hit.bytes = Buffer.concat([hit.around[0], Buffer.from(String(this.knownEpoch)), hit.around[1]]);
+      hit.generation = this.knownGeneration;
     }
-    return null;
+    hit.checked = this.changeCount;
+    return hit;
   }
 
   async query(q: QueryRequest): Promise<QueryReply> {
     const key = cacheKey(q);
     if (key !== null) {
       const hit = this.lookup(key);
-      if (hit) return hit;
+      if (hit) return { generation: hit.generation, body: hit.bytes.toString('utf8') };
     }
     // Backpressure is refused here, as for writes, rather than read back from the pool's error text.
     if (this.pool.queueSize >= this.maxQueuedReads) throw new BrokerError('SERVICE_BUSY', 'too many reads are waiting');
     const reply = (await this.pool.run(q)) as ReaderReply;
-    if (key !== null && reply.deps !== null && !NO_SUCH_NAME.has(reply.body)) {
+    // An empty body is never cached: cachedBytes() promises bytes to write.
+    if (key !== null && reply.deps !== null && reply.body !== '' && !NO_SUCH_NAME.has(reply.body)) {
       if (this.cache.size >= (this.options.maxCachedAnswers ?? 200_000)) this.cache.clear();
       if (q.name === 'failures') {
         if (this.failuresKey !== null && this.failuresKey !== key) this.cache.delete(this.failuresKey);
         this.failuresKey = key;
       }
+      const entry: CacheEntry = { generation: reply.generation, bytes: Buffer.from(reply.body), deps: reply.deps, checked: -1 };
       const around = reply.epochTemplate ? splitAtEpoch(reply.body) : undefined;
-      this.cache.set(key, around ? { generation: reply.generation, body: reply.body, deps: reply.deps, around } : { generation: reply.generation, body: reply.body, deps: reply.deps ?? EMPTY_DEPS });
+      if (around) entry.around = around;
+      this.cache.set(key, entry);
     }
     return reply;
   }
@@ -290,6 +312,7 @@ export class ThreadedBackend implements Backend {
   }
 
   private noteChanges(c: ChangeSummary): void {
+    this.changeCount += 1;
     if (c.revision > this.appliedRevision) {
       this.appliedRevision = c.revision;
       if (this.revisionWaiters.length > 0) {

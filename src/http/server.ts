@@ -20,7 +20,8 @@ import { announcedTooLarge, Exchange } from './request.js';
 import { BodyLimits, isTicket } from './limits.js';
 import type { BodyTicket } from './limits.js';
 import { FORWARDED_HEADER, forwardToLeader } from './forward.js';
-import { decodeParams, matchRoute } from './routes.js';
+import { registerFastReads } from './fast-reads.js';
+import { decodeParams, matchRoute, ROUTES } from './routes.js';
 import type { Route } from './routes.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
@@ -70,6 +71,13 @@ export interface ServerOptions {
    * went away (`aborted`). Not for requests cut off before their body arrived.
    */
   readonly onRequest?: (info: RequestInfo) => void;
+  /** Counts and times every answered request; cheaper than onRequest on the cached read path. */
+  readonly requestMetrics?: RequestRecorder;
+}
+
+/** Where request counts and latencies go: one recorder per (method, route pattern, status). */
+export interface RequestRecorder {
+  series(method: string, route: string, status: number): (seconds: number) => void;
 }
 
 export interface RunningServer {
@@ -111,9 +119,13 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
   let stopping = false;
 
   const report = (method: string, route: string, status: number, started: number, aborted = false) => {
+    const ms = performance.now() - started;
+    options.requestMetrics?.series(method, route, status)(ms / 1000);
+    notify(method, route, status, ms, aborted);
+  };
+  const notify = (method: string, route: string, status: number, ms: number, aborted = false) => {
     if (!options.onRequest) return;
     try {
-      const ms = performance.now() - started;
       options.onRequest(aborted ? { method, route, status, ms, aborted } : { method, route, status, ms });
     } catch (err) {
       log.error({ err: String(err) }, 'onRequest threw');
@@ -207,6 +219,23 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
   };
 
   const app = uWS.App();
+  const cachedBytes = options.backend.cachedBytes?.bind(options.backend);
+  if (cachedBytes) {
+    registerFastReads(app, ROUTES, {
+      cachedBytes,
+      stopping: () => stopping,
+      now: deps.now,
+      answered: (route) => {
+        // Looked up once per route, not per request.
+        const record = options.requestMetrics?.series('GET', route.pattern, 200);
+        return (started) => {
+          const ms = performance.now() - started;
+          record?.(ms / 1000);
+          notify('GET', route.pattern, 200, ms);
+        };
+      },
+    });
+  }
   app.any('/*', (res, req) => {
     const method = req.getCaseSensitiveMethod();
     try {

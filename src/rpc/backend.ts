@@ -15,6 +15,8 @@ export interface Backend {
    * synchronously, with no promise or thread hop.
    */
   cached?(q: QueryRequest): QueryReply | null;
+  /** The same answer as cached(), as the bytes to write: encoded once per answer, not per request. */
+  cachedBytes?(q: QueryRequest): Uint8Array | null;
   /** Applies a write in arrival order. */
   command(cmd: Command): Promise<CommandReply>;
   /**
