@@ -94,8 +94,10 @@ const MAX_INTERVAL_SECONDS = Math.floor(0x7fffffff / 1000);
 const MAX_BODY_BYTES = bufferConstants.MAX_STRING_LENGTH;
 const MAX_READER_THREADS = 1024;
 
-class Invalid {
-  constructor(readonly reason: string) {}
+class Invalid extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
 }
 
 function describe(value: unknown): string {
@@ -230,6 +232,11 @@ function optionalAddress(source: Source): string {
   return v;
 }
 
+/** A function, not a constant, so that the default keeps the wider type. */
+function defaultStorage(): 'file' | 'etcd' {
+  return 'file';
+}
+
 const SPECS = {
   address: { defaultValue: '127.0.0.1:7799', parse: address },
   failure_ttl: { defaultValue: 60, parse: uint(Number.MAX_SAFE_INTEGER) },
@@ -250,7 +257,7 @@ const SPECS = {
   min_body_bytes_per_second: { defaultValue: 1048576, parse: uint(Number.MAX_SAFE_INTEGER) },
   idle_timeout_seconds: { defaultValue: 10, parse: uint(MAX_INTERVAL_SECONDS) },
   reader_threads: { defaultValue: 0, parse: uint(MAX_READER_THREADS) },
-  storage: { defaultValue: 'file' as 'file' | 'etcd', parse: storageKind },
+  storage: { defaultValue: defaultStorage(), parse: storageKind },
   etcd_endpoints: { defaultValue: ['http://127.0.0.1:2379'] as readonly string[], parse: endpointList },
   etcd_prefix: { defaultValue: '/metabroker/', parse: etcdPrefix },
   etcd_lease_ttl: { defaultValue: 5, parse: positive(uint(3600)) },
@@ -294,7 +301,7 @@ function readTomlFile(path: string): Record<string, unknown> {
   }
   try {
     // Big integers arrive as bigint so that they are rejected, not rounded.
-    return parseToml(source, { integersAsBigInt: 'asNeeded', unsafeKeyBehaviour: 'throw' }) as Record<string, unknown>;
+    return parseToml(source, { integersAsBigInt: 'asNeeded', unsafeKeyBehaviour: 'throw' });
   } catch (err) {
     const detail = err instanceof TomlError ? `line ${err.line}, column ${err.column}: ${err.message.split('\n')[0]}` : String(err);
     throw new ConfigError(undefined, `config file ${path} is not valid TOML (${detail})`);

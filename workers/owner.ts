@@ -46,7 +46,9 @@ async function storeFromMetaFile(): Promise<MutableStore | null> {
     log.info({ file: options.metaFilename, globalEpoch: store.globalEpoch, clusters: store.clusters.size, proxies: store.proxies.size }, 'recovered metadata');
     return store;
   } catch (err) {
-    if (err instanceof BrokerError) throw new Error(`metadata file ${options.metaFilename} is not usable (${err.code}): ${err.message}; it was left untouched`);
+    if (err instanceof BrokerError) {
+      throw new Error(`metadata file ${options.metaFilename} is not usable (${err.code}): ${err.message}; it was left untouched`, { cause: err });
+    }
     throw err;
   }
 }
@@ -184,7 +186,7 @@ if (options.syncMetaIntervalSec > 0 && options.replicaAddresses.length > 0) {
       if (syncing) return; // a slow replica must not stack up copies of the document
       syncing = true;
       const body = JSON.stringify(storeToDocument(engine.store));
-      replicateOnce([...options.replicaAddresses], body, { token: options.apiToken || undefined })
+      void replicateOnce([...options.replicaAddresses], body, { token: options.apiToken || undefined })
         .then((results) => {
           for (const r of results) {
             if (r.ok) continue;

@@ -84,7 +84,7 @@ export class AllocationIndex {
 
   private bump(a: string, b: string, delta: number): void {
     let row = this.links.get(a);
-    if (!row) this.links.set(a, (row = new Map()));
+    if (!row) this.links.set(a, (row = new Map<string, number>()));
     const n = (row.get(b) ?? 0) + delta;
     if (n === 0) row.delete(b);
     else row.set(b, n);

@@ -129,7 +129,7 @@ export function allocateChunks(draft: Draft, proxyNum: number): [ProxyResource, 
   const added = new Map<string, Map<string, number>>();
   const addLink = (a: string, b: string) => {
     let row = added.get(a);
-    if (!row) added.set(a, (row = new Map()));
+    if (!row) added.set(a, (row = new Map<string, number>()));
     row.set(b, (row.get(b) ?? 0) + 1);
   };
   const pairs: [ProxyResource, ProxyResource][] = [];

@@ -196,5 +196,5 @@ export function applyCommand(store: MutableStore, cmd: Command, ctx: CommandCont
     throw err;
   }
   const changes = prepared.commit();
-  return { ...prepared.outcome, changes } as CommandOutcome;
+  return { ...prepared.outcome, changes };
 }

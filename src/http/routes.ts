@@ -113,7 +113,7 @@ export function createMatcher(routes: readonly Route[]): Matcher {
   const table = new Map<string, Map<number, Compiled[]>>();
   for (const compiled of routes.map(compile)) {
     let bySize = table.get(compiled.route.method);
-    if (!bySize) table.set(compiled.route.method, (bySize = new Map()));
+    if (!bySize) table.set(compiled.route.method, (bySize = new Map<number, Compiled[]>()));
     const list = bySize.get(compiled.literals.length) ?? [];
     list.push(compiled);
     bySize.set(compiled.literals.length, list);

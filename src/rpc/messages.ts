@@ -4,6 +4,7 @@
  */
 import type { Command } from '../domain/commands.js';
 import type { WireError } from '../domain/errors.js';
+import type { SnapshotBuffers } from '../snapshot/layout.js';
 
 export type QueryRequest =
   | { readonly name: 'clusterNames'; readonly offset?: number; readonly limit?: number }
@@ -55,7 +56,7 @@ export interface ChangeSummary {
 }
 
 export interface OwnerOptions {
-  readonly buffers: import('../snapshot/layout.js').SnapshotBuffers;
+  readonly buffers: SnapshotBuffers;
   readonly settings: ReadSettings;
   readonly metaFilename: string;
   readonly recoverFromMetaFile: boolean;

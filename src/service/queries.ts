@@ -41,7 +41,7 @@ function clusterBody(cluster: ClusterStore, migrationLimit: number): string {
   const hit = byLimit?.get(migrationLimit);
   if (hit !== undefined) return hit;
   const body = JSON.stringify({ cluster: clusterView(cluster, migrationLimit) });
-  if (!byLimit) clusterBodyCache.set(cluster, (byLimit = new Map()));
+  if (!byLimit) clusterBodyCache.set(cluster, (byLimit = new Map<number, string>()));
   byLimit.set(migrationLimit, body);
   return body;
 }
@@ -110,7 +110,7 @@ export const QUERIES: Registry = {
 };
 
 function def(q: QueryRequest): QueryDef<QueryRequest> {
-  return QUERIES[q.name] as QueryDef<QueryRequest>;
+  return QUERIES[q.name];
 }
 
 export function answerQuery(store: MetaStore, q: QueryRequest, settings: ReadSettings): string {

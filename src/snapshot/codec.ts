@@ -85,7 +85,7 @@ export function applyReportChange(store: MutableStore, [address, reporter, at]: 
     if (reports.size === 0) store.failures.delete(address);
     return;
   }
-  if (reports === undefined) store.failures.set(address, (reports = new Map()));
+  if (reports === undefined) store.failures.set(address, (reports = new Map<string, number>()));
   reports.delete(reporter);
   reports.set(reporter, at);
 }

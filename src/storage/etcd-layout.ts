@@ -225,7 +225,7 @@ export function storeFromKeys(entries: Iterable<{ readonly key: string; readonly
       }
       case 'failures': {
         let reports = store.failures.get(parsed.id);
-        if (reports === undefined) store.failures.set(parsed.id, (reports = new Map()));
+        if (reports === undefined) store.failures.set(parsed.id, (reports = new Map<string, number>()));
         reports.set(parsed.reporter, reportTime(key, value));
         break;
       }

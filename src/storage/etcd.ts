@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
-import type { IOptions, IKeyValue, Lease, Namespace, Watcher } from 'etcd3';
+import type { IOptions, Lease, Namespace, Watcher } from 'etcd3';
 import type { MutableStore } from '../domain/types.js';
 import type { Logger } from '../log.js';
 import type { ChangeSummary, EtcdOptions } from '../rpc/messages.js';
@@ -450,7 +450,7 @@ export class EtcdStorage implements Storage {
       const res = await range.exec();
       this.lastContact = Date.now();
       if (revision === null) revision = Number(res.header.revision);
-      for (const kv of res.kvs as IKeyValue[]) kvs.push({ key: text(kv.key), value: text(kv.value) });
+      for (const kv of res.kvs) kvs.push({ key: text(kv.key), value: text(kv.value) });
       if (!res.more || res.kvs.length === 0) break;
       start = `${text(res.kvs[res.kvs.length - 1]!.key)}\0`;
     }

@@ -258,7 +258,7 @@ test('metadata restore of a large document in a terminal shows progress bars', {
 
   // Reading a large current document shows its own bar; without a terminal there is none.
   const again = startCliInTerminal(args('metadata', 'backup', file('large-backup.json')), { timeoutMs: 90_000 });
-  assert.match((await again.exited).stdout, /backup  \[█+\] 100% \| (\d+) KiB of \1 KiB/);
+  assert.match((await again.exited).stdout, /backup {2}\[█+\] 100% \| (\d+) KiB of \1 KiB/);
   const piped = await cli(args('metadata', 'backup', file('large-backup-2.json')));
   assert.equal(piped.code, 0);
   assert.equal(piped.stderr, '', 'no bar when stderr is not a terminal');

@@ -154,12 +154,12 @@ async function runLane(lane: number, rounds: number): Promise<LaneTotals> {
         if (killed === null) answeredAtKill = answered;
         return (killed ??= current.kill());
       };
-      if (killAfter === 0) setTimeout(kill, random(8));
+      if (killAfter === 0) setTimeout(() => void kill(), random(8));
       const outcomes = await Promise.all(
         writes.map((w) =>
           send(current, w).then(
             (a) => {
-              if (++answered >= killAfter && killAfter > 0) kill();
+              if (++answered >= killAfter && killAfter > 0) void kill();
               return a;
             },
             () => null, // cut off by the kill: not acknowledged

@@ -296,7 +296,7 @@ function metric(text: string, name: string, labels = ''): number {
 
 test('an empty prefix imports the metadata file (the way over from file mode); metrics show roles, commits and leadership changes', async () => {
   const source = await startGroup(1);
-  let imported: Node[] = [];
+  const imported: Node[] = [];
   try {
     const [only] = source;
     for (let i = 0; i < 6; i++) assert.equal((await only!.call('POST', '/proxies/meta', proxyBody())).status, 200);
@@ -365,7 +365,7 @@ test('history: every write acknowledged before a read started is in that read, o
       for (let k = 0; !stop; k++) {
         const node = nodes[(i + k) % nodes.length]!;
         const invokedAt = performance.now();
-        let op: Omit<Op, 'invokedAt' | 'completedAt'> | null = null;
+        let op: Omit<Op, 'invokedAt' | 'completedAt'>;
         let a: HttpAnswer;
         if (k % 5 === 4) {
           const name = `c${++clusterSeq}`;

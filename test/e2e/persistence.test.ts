@@ -156,7 +156,7 @@ test(EXPIRY, { timeout: 60_000 }, async (t) => {
     const answer = await broker.call('GET', '/failures');
     return answer.json<{ addresses: string[] }>().addresses.includes(address);
   };
-  const stored = async () => Object.hasOwn(JSON.parse(await metadataText(broker)).failures as object, address);
+  const stored = async () => Object.hasOwn((JSON.parse(await metadataText(broker)) as { failures: object }).failures, address);
   // A one-second report can expire before it is read back; report again until both reads have seen it.
   await pollUntil(
     async () => {

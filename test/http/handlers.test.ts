@@ -200,7 +200,7 @@ test('handlers: a failing epoch fetcher is a logged 500 and no recovery', async 
   backend.answer = () => '{"addresses":["a:1"]}';
   const { req, handler } = request('PUT', '/epoch/recovery');
   const reply = await runHandler(handler, req, deps(backend, { log: logged, fetchProxyEpochs: () => Promise.reject(new Error('redis down')) }));
-  assert.deepEqual({ status: reply.status, body: JSON.parse(reply.body) }, { status: 500, body: { error: 'INTERNAL_ERROR' } });
+  assert.deepEqual({ status: reply.status, body: JSON.parse(reply.body) as unknown }, { status: 500, body: { error: 'INTERNAL_ERROR' } });
   assert.equal(backend.calls.filter((c) => 'command' in c).length, 0);
   assert.equal(logged.calls.length, 1);
 });

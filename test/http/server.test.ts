@@ -86,13 +86,13 @@ test('bodies: over 1 MiB is 413, announced or streamed; the server keeps serving
     const before = await metadataText(s);
     const tooBig = padded(proxyBody(2, 1), MiB + 1);
     await failsWith(s, 'POST', '/proxies/meta', tooBig, 413, 'BODY_TOO_LARGE');
-    const streamed = await fetch(`${s.api}/proxies/meta`, { method: 'POST', body: stream([tooBig.slice(0, MiB), tooBig.slice(MiB)]), duplex: 'half' } as RequestInit);
+    const streamed = await fetch(`${s.api}/proxies/meta`, { method: 'POST', body: stream([tooBig.slice(0, MiB), tooBig.slice(MiB)]), duplex: 'half' });
     assert.equal(streamed.status, 413);
     assert.deepEqual(await streamed.json(), { error: 'BODY_TOO_LARGE' });
     assert.equal(await metadataText(s), before, 'nothing was added');
     // Exactly at the limit is read.
     await ok(s, 'POST', '/proxies/meta', padded(proxyBody(2, 1), MiB));
-    const chunked = await fetch(`${s.api}/proxies/meta`, { method: 'POST', body: stream(['{"proxy_address":"127.0.0.3:7001",', '"nodes":["a:1","a:2"]}']), duplex: 'half' } as RequestInit);
+    const chunked = await fetch(`${s.api}/proxies/meta`, { method: 'POST', body: stream(['{"proxy_address":"127.0.0.3:7001",', '"nodes":["a:1","a:2"]}']), duplex: 'half' });
     assert.equal(chunked.status, 200, await chunked.text());
     assert.deepEqual(await okJson(s, 'GET', '/proxies/addresses'), { addresses: [proxyAddr(1, 1), proxyAddr(2, 1), proxyAddr(3, 1)] });
   });
@@ -369,11 +369,11 @@ test('close: requests in flight finish; new requests on open keep-alive connecti
     const closing = s.server.close();
     const refused = await other.send({ method: 'GET', target: '/api/v2/version' });
     assert.equal(refused?.status, 503);
-    assert.deepEqual(JSON.parse(refused!.text), { error: 'SERVICE_BUSY' });
+    assert.deepEqual(JSON.parse(refused.text), { error: 'SERVICE_BUSY' });
     release();
     const answered = await slow;
     assert.equal(answered?.status, 200);
-    assert.deepEqual(JSON.parse(answered!.text), { names: [] });
+    assert.deepEqual(JSON.parse(answered.text), { names: [] });
     await closing;
   } finally {
     held.close();

@@ -24,7 +24,8 @@ after(async () => {
  * A RESP server on 127.0.0.1 that sends `reply` once it has read a whole
  * UMCTL GETEPOCH command; a null reply means it never answers, 'close' that it hangs up.
  */
-async function fakeProxy(reply: string | null | 'close'): Promise<FakeProxy> {
+/** `reply`: the bytes to answer with, null for silence, or 'close' to hang up. */
+async function fakeProxy(reply: string | null): Promise<FakeProxy> {
   const received: string[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {

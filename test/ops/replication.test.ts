@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -94,7 +95,7 @@ test('replicateOnce: failures are reported per address, never thrown', async () 
 });
 
 test('replicateOnce: a replica that never answers is reported as timed out', async () => {
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   const server = createServer(() => {
     // never answer
   });
