@@ -1,23 +1,22 @@
 /**
- * The threaded backend: writes go to the owner thread, reads to a piscina
- * pool of readers holding snapshot replicas, and answers are kept in an
- * in-process cache until something they depend on changes, so that a
- * coordinator polling unchanged data costs no thread round trip.
+ * The threaded backend: writes go to the owner thread (owner-client.ts),
+ * reads to a pool of readers holding snapshot replicas (reader-pool.ts),
+ * and answers are kept in the answer cache (answer-cache.ts) until
+ * something they depend on changes, so that a coordinator polling
+ * unchanged data costs no thread round trip.
  *
  * Read-your-writes: the owner publishes a change before it answers, and the
- * cache drops what the change touched before the answer is passed on, so
+ * cache marks what the change touched before the answer is passed on, so
  * every read sent after a write's answer sees that write.
  */
-import { Worker } from 'node:worker_threads';
-import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
 import type { Command } from '../domain/commands.js';
-import { BrokerError } from '../domain/errors.js';
 import type { Backend } from '../rpc/backend.js';
-import { queryCacheKey } from '../service/queries.js';
+import type { ChangeSummary, CommandReply, OwnerEvent, OwnerOptions, QueryReply, QueryRequest, Timings } from '../rpc/messages.js';
 import { allocateSnapshotBuffers, kGeneration } from '../snapshot/layout.js';
 import type { SnapshotBuffers } from '../snapshot/layout.js';
-import type { ChangeSummary, CommandReply, OwnerEvent, OwnerOptions, OwnerOutbound, QueryReply, QueryRequest, ReadSettings, ReaderReply, Timings } from '../rpc/messages.js';
+import { AnswerCache, cacheKey } from './answer-cache.js';
+import { OwnerClient } from './owner-client.js';
+import { ReaderPool } from './reader-pool.js';
 
 export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers'> {
   /** Reader threads; 0 picks one per core beyond the front end's, at least 1. */
@@ -35,110 +34,29 @@ export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers'> {
   readonly onOwnerLost?: (error: Error) => void;
 }
 
-/**
- * A cached answer, held as the bytes written to the wire: encoding a string
- * per request costs more than everything else on the cached path.
- */
-interface CacheEntry {
-  generation: number;
-  bytes: Buffer;
-  readonly deps: readonly string[];
-  /** For epoch templates: the bytes around its epoch number. */
-  around?: readonly [Buffer, Buffer];
-  /**
-   * The change count at which this entry was last found fresh: while no
-   * change arrives, it is fresh without looking at its dependencies.
-   */
-  checked: number;
-}
-
-type Freshness = 'fresh' | 'epochOnly' | 'stale';
-
-/** Splits a proxy view body at its epoch number: `{"proxy":{"address":"…","epoch":` N `,…`. */
-function splitAtEpoch(body: string): [Buffer, Buffer] | undefined {
-  // Quotes inside the address are escaped, so this is the epoch field.
-  const marker = '","epoch":';
-  const at = body.indexOf(marker);
-  if (at < 0) return undefined;
-  const start = at + marker.length;
-  let end = start;
-  while (end < body.length && body.charCodeAt(end) >= 48 && body.charCodeAt(end) <= 57) end++;
-  return end > start ? [Buffer.from(body.slice(0, start)), Buffer.from(body.slice(end))] : undefined;
-}
-
-/**
- * Answers for a cluster or proxy that does not exist are not kept: any
- * client can ask for any number of names that do not exist.
- */
-const NO_SUCH_NAME = new Set(['{"cluster":null}', '{"proxy":null}']);
-/**
- * Longer keys are neither looked up nor kept: no existing name is this
- * long (src/domain/names.ts), and V8 hashes long strings by their length
- * alone, so long keys would all collide.
- */
-const MAX_CACHE_KEY_LENGTH = 512;
 const LOCAL = { local: true } as const;
 
 export class ThreadedBackend implements Backend {
-  private readonly owner: Worker;
-  private readonly pool: Piscina;
-  private readonly maxQueuedReads: number;
+  private owner!: OwnerClient;
+  private cache!: AnswerCache;
+  private readonly readers: ReaderPool;
   private readonly control: Int32Array;
-  private readonly pending = new Map<number, { resolve: (r: CommandReply) => void; reject: (e: Error) => void; kind: string; sentAt: number }>();
-  private nextId = 1;
-  private closing: Promise<void> | null = null;
-  private readonly cache = new Map<string, CacheEntry>();
-  /** GET /failures answers are keyed by the second; only the newest is kept. */
-  private failuresKey: string | null = null;
-  /** Generation at which each dependency last changed. */
-  private readonly changedAt = new Map<string, number>();
-  /** Change summaries received so far (see CacheEntry.checked). */
-  private changeCount = 0;
-  private ownerExit: Error | null = null;
   /** etcd mode: this broker's role and the leader's URL (null while there is none). */
   private role: 'leader' | 'follower' = 'follower';
   private leaderUrl: string | null = null;
-  /** Newest storage revision published here, and the reads waiting for one. */
+  /** Newest storage revision published here, and the forwarded writes waiting for one. */
   private appliedRevision = 0;
   private revisionWaiters: { revision: number; resolve: () => void }[] = [];
-  /** Newest generation the front end was told about, and its global epoch. */
-  private knownGeneration: number;
-  private knownEpoch: number;
 
   private constructor(
     private readonly options: ThreadedOptions,
     readonly buffers: SnapshotBuffers,
-    owner: Worker,
-    ready: { generation: number; globalEpoch: number },
   ) {
-    this.owner = owner;
-    this.knownGeneration = ready.generation;
-    this.knownEpoch = ready.globalEpoch;
     this.control = new Int32Array(buffers.control);
-    const threads = options.readerThreads > 0 ? options.readerThreads : Math.max(1, availableParallelism() - 1);
-    const settings: ReadSettings = options.settings;
-    this.maxQueuedReads = options.maxQueuedReads ?? 4096;
-    this.pool = new Piscina({
-      filename: new URL('../../workers/query.js', import.meta.url).href,
-      minThreads: threads,
-      maxThreads: threads,
-      idleTimeout: 2 ** 31 - 1,
-      maxQueue: this.maxQueuedReads,
-      workerData: { buffers, settings },
-    });
-    owner.on('message', (m: OwnerOutbound) => this.onOwnerMessage(m));
-    owner.on('exit', (code) => {
-      this.ownerExit = new Error(`owner thread exited with code ${code}`);
-      for (const p of this.pending.values()) p.reject(this.ownerExit);
-      this.pending.clear();
-      if (!this.closing) options.onOwnerLost?.(this.ownerExit);
-    });
-    owner.on('error', (err) => {
-      this.ownerExit = err;
-    });
+    this.readers = new ReaderPool(buffers, options.settings, options.readerThreads, options.maxQueuedReads ?? 4096);
   }
 
-  /** Starts the owner (loading the metadata file if configured) and the reader pool. */
+  /** Starts the owner (loading the metadata file or etcd, as configured) and the reader pool. */
   static async start(options: ThreadedOptions): Promise<ThreadedBackend> {
     const buffers = allocateSnapshotBuffers();
     const ownerOptions: OwnerOptions = {
@@ -154,29 +72,21 @@ export class ThreadedBackend implements Backend {
       debug: options.debug,
       etcd: options.etcd,
     };
-    const owner = new Worker(new URL('../../workers/owner.js', import.meta.url), { workerData: ownerOptions });
-    let ready = { generation: 0, globalEpoch: 0 };
-    await new Promise<void>((resolve, reject) => {
-      const onMessage = (m: OwnerOutbound) => {
-        if (m.type === 'ready') {
-          ready = { generation: m.generation, globalEpoch: m.globalEpoch };
-          done(null);
-        } else if (m.type === 'fatal') done(new Error(m.message));
-      };
-      const onExit = (code: number) => done(new Error(`owner thread exited with code ${code} during start`));
-      const onError = (err: Error) => done(err);
-      const done = (err: Error | null) => {
-        owner.off('message', onMessage);
-        owner.off('exit', onExit);
-        owner.off('error', onError);
-        if (err) reject(err);
-        else resolve();
-      };
-      owner.on('message', onMessage);
-      owner.on('exit', onExit);
-      owner.on('error', onError);
-    });
-    return new ThreadedBackend(options, buffers, owner, ready);
+    const backend = new ThreadedBackend(options, buffers);
+    try {
+      const started = await OwnerClient.start(ownerOptions, options.maxPendingWrites ?? 10_000, {
+        onChanges: (c) => backend.noteChanges(c),
+        onEvent: (e) => backend.onEvent(e),
+        onTimings: (t, ms) => options.onCommandTimings?.(t, ms),
+        onLost: (err) => options.onOwnerLost?.(err),
+      });
+      backend.owner = started.client;
+      backend.cache = new AnswerCache(started, options.maxCachedAnswers ?? 200_000);
+    } catch (err) {
+      await backend.readers.destroy();
+      throw err;
+    }
+    return backend;
   }
 
   generation(): number {
@@ -196,184 +106,69 @@ export class ThreadedBackend implements Backend {
   waitForRevision(revision: number, timeoutMs: number): Promise<void> {
     if (revision <= this.appliedRevision) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      const waiter = { revision, resolve: done };
-      function done(): void {
+      const done = (): void => {
         clearTimeout(timer);
         resolve();
-      }
-      this.revisionWaiters.push(waiter);
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.revisionWaiters.push({ revision, resolve: done });
     });
   }
 
   cached(q: QueryRequest): QueryReply | null {
     const key = cacheKey(q);
-    const hit = key === null ? null : this.lookup(key);
+    const hit = key === null ? null : this.cache.lookup(key);
     return hit === null ? null : { generation: hit.generation, body: hit.bytes.toString('utf8') };
   }
 
   /** The bytes of a fresh cached answer, or null: what the front end writes as is. */
   cachedBytes(q: QueryRequest): Uint8Array | null {
     const key = cacheKey(q);
-    return key === null ? null : (this.lookup(key)?.bytes ?? null);
-  }
-
-  private lookup(key: string): CacheEntry | null {
-    const hit = this.cache.get(key);
-    if (!hit) return null;
-    if (hit.checked === this.changeCount) return hit;
-    const freshness = this.freshness(hit);
-    if (freshness === 'stale') return null;
-    if (freshness === 'epochOnly') {
-      if (!hit.around) return null;
-      // Only the global epoch moved: the same view at the newest known
-      // generation, without a reader round trip.
-      hit.bytes = Buffer.concat([hit.around[0], Buffer.from(String(this.knownEpoch)), hit.around[1]]);
-      hit.generation = this.knownGeneration;
-    }
-    hit.checked = this.changeCount;
-    return hit;
+    return key === null ? null : (this.cache.lookup(key)?.bytes ?? null);
   }
 
   async query(q: QueryRequest): Promise<QueryReply> {
     const key = cacheKey(q);
     if (key !== null) {
-      const hit = this.lookup(key);
+      const hit = this.cache.lookup(key);
       if (hit) return { generation: hit.generation, body: hit.bytes.toString('utf8') };
     }
-    // Backpressure is refused here, as for writes, rather than read back from the pool's error text.
-    if (this.pool.queueSize >= this.maxQueuedReads) throw new BrokerError('SERVICE_BUSY', 'too many reads are waiting');
-    const reply = (await this.pool.run(q)) as ReaderReply;
-    // An empty body is never cached: cachedBytes() promises bytes to write.
-    if (key !== null && reply.deps !== null && reply.body !== '' && !NO_SUCH_NAME.has(reply.body)) {
-      if (this.cache.size >= (this.options.maxCachedAnswers ?? 200_000)) this.cache.clear();
-      if (q.name === 'failures') {
-        if (this.failuresKey !== null && this.failuresKey !== key) this.cache.delete(this.failuresKey);
-        this.failuresKey = key;
-      }
-      const entry: CacheEntry = { generation: reply.generation, bytes: Buffer.from(reply.body), deps: reply.deps, checked: -1 };
-      const around = reply.epochTemplate ? splitAtEpoch(reply.body) : undefined;
-      if (around) entry.around = around;
-      this.cache.set(key, entry);
-    }
+    const reply = await this.readers.run(q);
+    if (key !== null) this.cache.store(q, key, reply);
     return reply;
   }
 
-  /** Hands the body to the owner, which parses and checks it in a worker: this thread only moves the bytes. */
   restore(body: Uint8Array): Promise<CommandReply> {
-    // Transferred, not copied: a body that shares its buffer is copied out first.
-    const bytes = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer ? body.buffer : body.slice().buffer;
-    return this.send('restore', (id) => this.owner.postMessage({ type: 'restore', id, body: bytes }, [bytes]));
+    return this.owner.restore(body);
   }
 
   command(cmd: Command): Promise<CommandReply> {
-    return this.send(cmd.kind, (id) => this.owner.postMessage({ type: 'command', id, cmd }));
+    return this.owner.command(cmd);
   }
 
-  private send(kind: string, post: (id: number) => void): Promise<CommandReply> {
-    // Refusals of the backend itself are thrown, reads and writes alike; a reply carries the owner's answer.
-    if (this.closing || this.ownerExit) return Promise.reject(new BrokerError('SERVICE_BUSY', 'the broker is shutting down'));
-    if (this.pending.size >= (this.options.maxPendingWrites ?? 10_000)) {
-      return Promise.reject(new BrokerError('SERVICE_BUSY', 'too many writes are waiting'));
-    }
-    const id = this.nextId++;
-    return new Promise<CommandReply>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, kind, sentAt: performance.now() });
-      post(id);
-    });
-  }
+  private closing: Promise<void> | null = null;
 
   /** Stops taking writes, waits for those in flight, flushes the owner and stops every thread. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      while (this.pending.size > 0) await new Promise((r) => setTimeout(r, 5));
-      if (!this.ownerExit) {
-        await new Promise<void>((resolve) => {
-          this.owner.on('message', (m: OwnerOutbound) => m.type === 'closed' && resolve());
-          this.owner.once('exit', () => resolve());
-          this.owner.postMessage({ type: 'close' });
-        });
-        await this.owner.terminate();
-      }
-      await this.pool.destroy();
-    })();
+    this.closing ??= this.owner.close().then(() => this.readers.destroy());
     return this.closing;
   }
 
-  private freshness(entry: CacheEntry): Freshness {
-    if ((this.changedAt.get('#full') ?? -1) > entry.generation) return 'stale';
-    let result: Freshness = 'fresh';
-    for (const dep of entry.deps) {
-      if ((this.changedAt.get(dep) ?? -1) <= entry.generation) continue;
-      if (dep !== '#epoch') return 'stale';
-      result = 'epochOnly';
-    }
-    return result;
-  }
-
   private noteChanges(c: ChangeSummary): void {
-    this.changeCount += 1;
-    if (c.revision > this.appliedRevision) {
-      this.appliedRevision = c.revision;
-      if (this.revisionWaiters.length > 0) {
-        const ready = this.revisionWaiters.filter((w) => w.revision <= c.revision);
-        this.revisionWaiters = this.revisionWaiters.filter((w) => w.revision > c.revision);
-        for (const w of ready) w.resolve();
-      }
-    }
-    const g = c.generation;
-    if (g > this.knownGeneration) {
-      this.knownGeneration = g;
-      this.knownEpoch = c.globalEpoch;
-    }
-    const mark = (dep: string) => {
-      if ((this.changedAt.get(dep) ?? -1) < g) this.changedAt.set(dep, g);
-    };
-    mark('#any');
-    for (const name of c.clusters) mark(`c:${name}`);
-    for (const address of c.proxies) mark(`p:${address}`);
-    if (c.failures) mark('#failures');
-    if (c.failed) mark('#failed');
-    if (c.epoch) mark('#epoch');
-    if (c.keys) mark('#keys');
-    if (c.full) {
-      mark('#full');
-      // Every per-key mark is superseded by #full; drop them to bound memory.
-      for (const k of [...this.changedAt.keys()]) if (!k.startsWith('#')) this.changedAt.delete(k);
-      this.cache.clear();
-    }
+    this.cache.noteChanges(c);
+    if (c.revision <= this.appliedRevision) return;
+    this.appliedRevision = c.revision;
+    if (this.revisionWaiters.length === 0) return;
+    const ready = this.revisionWaiters.filter((w) => w.revision <= c.revision);
+    this.revisionWaiters = this.revisionWaiters.filter((w) => w.revision > c.revision);
+    for (const w of ready) w.resolve();
   }
 
-  private onOwnerMessage(m: OwnerOutbound): void {
-    switch (m.type) {
-      case 'reply': {
-        const p = this.pending.get(m.id);
-        if (m.changes) this.noteChanges(m.changes);
-        if (p) {
-          this.pending.delete(m.id);
-          this.options.onCommandTimings?.(m.timings, performance.now() - p.sentAt);
-          p.resolve(m.reply);
-        }
-        return;
-      }
-      case 'changed':
-        this.noteChanges(m.changes);
-        return;
-      case 'event':
-        if (m.event.kind === 'role') {
-          this.role = m.event.role;
-          this.leaderUrl = m.event.leader?.url ?? null;
-        }
-        this.options.onEvent?.(m.event);
-        return;
-      default:
-        return;
+  private onEvent(event: OwnerEvent): void {
+    if (event.kind === 'role') {
+      this.role = event.role;
+      this.leaderUrl = event.leader?.url ?? null;
     }
+    this.options.onEvent?.(event);
   }
 }
-
-function cacheKey(q: QueryRequest): string | null {
-  const key = queryCacheKey(q);
-  return key !== null && key.length <= MAX_CACHE_KEY_LENGTH ? key : null;
-}
-

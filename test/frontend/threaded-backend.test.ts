@@ -102,7 +102,7 @@ test('ThreadedBackend: losing the owner thread is reported and later writes are 
   try {
     assert.ok((await backend.command(addProxy(1, 1))).ok);
     // Stand-in for a crash of the owner thread.
-    await (backend as unknown as { owner: { terminate(): Promise<number> } }).owner.terminate();
+    await (backend as unknown as { owner: { thread: { terminate(): Promise<number> } } }).owner.thread.terminate();
     await lostReported;
     assert.ok(lost !== null, 'onOwnerLost was called');
     await assert.rejects(backend.command(addProxy(1, 2)), (err: unknown) => err instanceof BrokerError && err.code === 'SERVICE_BUSY');
@@ -118,7 +118,7 @@ test('ThreadedBackend: answers for names that do not exist, and long keys, are n
   const backend = await ThreadedBackend.start(options());
   t.after(() => backend.close());
   assert.ok((await backend.command(addProxy(1, 1))).ok);
-  const cache = (backend as unknown as { cache: Map<string, unknown> }).cache;
+  const cache = (backend as unknown as { cache: { readonly size: number } }).cache;
   for (let i = 0; i < 200; i++) {
     assert.equal((await backend.query({ name: 'proxyMeta', address: `10.0.0.1:${i}` })).body, '{"proxy":null}');
     assert.equal((await backend.query({ name: 'clusterMeta', cluster: `nosuch${i}` })).body, '{"cluster":null}');
