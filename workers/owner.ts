@@ -16,6 +16,7 @@ import { OwnerEngine } from '../src/owner/engine.js';
 import { loadMetaFile, removeStaleTempFiles } from '../src/persistence.js';
 import { replicateOnce } from '../src/replication.js';
 import type { OwnerInbound, OwnerOptions, OwnerOutbound } from '../src/rpc/messages.js';
+import { ReplySlotWriter } from '../src/rpc/reply-slot.js';
 import { nowSeconds } from '../src/service/backend.js';
 import { SnapshotPublisher } from '../src/snapshot/publisher.js';
 import { FileStorage } from '../src/storage/file.js';
@@ -24,7 +25,8 @@ import type { EtcdStorage } from '../src/storage/etcd.js';
 const options = workerData as OwnerOptions;
 const port = parentPort!;
 const log = createLogger({ debug: options.debug }).child({ thread: 'owner' });
-const post = (message: OwnerOutbound) => port.postMessage(message);
+const post = (message: OwnerOutbound) => options.outbound.postMessage(message);
+const replySlot = new ReplySlotWriter(options.replySlot);
 const fileStorage = new FileStorage({
   metaFilename: options.metaFilename,
   autoUpdateMetaFile: options.autoUpdateMetaFile,
@@ -104,7 +106,10 @@ function writeFile(reason: string): void {
 
 port.on('message', (message: OwnerInbound) => {
   if (message.type === 'command') {
-    void engine.execute(message.cmd).then(({ reply, changes, timings }) => post({ type: 'reply', id: message.id, reply, changes, timings }));
+    void engine.execute(message.cmd).then(({ reply, changes, timings }) => {
+      const answer: OwnerOutbound = { type: 'reply', id: message.id, reply, changes, timings };
+      if (!replySlot.offer(message.id, answer)) post(answer);
+    });
   } else if (message.type === 'close') {
     stopTimers();
     void engine

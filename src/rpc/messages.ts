@@ -68,6 +68,10 @@ export interface OwnerOptions {
   readonly debug: boolean;
   /** etcd mode when set; file mode otherwise. */
   readonly etcd?: import('../storage/etcd.js').EtcdOptions | undefined;
+  /** Where every OwnerOutbound message goes (the front end drains it synchronously before a slot answer). */
+  readonly outbound: import('node:worker_threads').MessagePort;
+  /** The shared mailbox for the answer the front end waits for (see reply-slot.ts). */
+  readonly replySlot: SharedArrayBuffer;
 }
 
 export interface Timings {

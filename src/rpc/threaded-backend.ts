@@ -8,7 +8,8 @@
  * cache drops what the change touched before the answer is passed on, so
  * every read sent after a write's answer sees that write.
  */
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { Command } from '../domain/commands.js';
@@ -17,8 +18,9 @@ import type { Backend } from '../service/backend.js';
 import { allocateSnapshotBuffers, kGeneration } from '../snapshot/layout.js';
 import type { SnapshotBuffers } from '../snapshot/layout.js';
 import type { ChangeSummary, CommandReply, OwnerEvent, OwnerOptions, OwnerOutbound, QueryReply, QueryRequest, ReadSettings, ReaderReply, Timings } from './messages.js';
+import { allocateReplySlot, ReplySlotWaiter } from './reply-slot.js';
 
-export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers'> {
+export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers' | 'outbound' | 'replySlot'> {
   /** Reader threads; 0 picks one per core beyond the front end's, at least 1. */
   readonly readerThreads: number;
   /** Writes waiting for the owner before new ones are refused with SERVICE_BUSY. */
@@ -27,6 +29,13 @@ export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers'> {
   readonly maxQueuedReads?: number;
   /** Answers kept in the front end's cache before it is cleared. */
   readonly maxCachedAnswers?: number;
+  /**
+   * How long the front end sleeps for a write's answer before it lets the
+   * answer come by message (see reply-slot.ts); 0 never waits. Default: 2 ms
+   * in file mode without a per-write file update, where a write takes well
+   * under a millisecond; 0 otherwise.
+   */
+  readonly replyWaitMs?: number;
   readonly onEvent?: (event: OwnerEvent) => void;
   /** Per write: the owner's own timings, and the round trip seen from here. */
   readonly onCommandTimings?: (timings: Timings, roundTripMs: number) => void;
@@ -67,8 +76,14 @@ function splitAtEpoch(body: string): [Buffer, Buffer] | undefined {
 
 const LOCAL = { local: true } as const;
 
+/** Default for ThreadedOptions.replyWaitMs where writes are in memory only. */
+const REPLY_WAIT_MS = 2;
+
 export class ThreadedBackend implements Backend {
   private readonly owner: Worker;
+  private readonly outbound: MessagePort;
+  private readonly replySlot: ReplySlotWaiter;
+  private readonly replyWaitMs: number;
   private readonly pool: Piscina;
   private readonly control: Int32Array;
   private readonly pending = new Map<number, { resolve: (r: CommandReply) => void; reject: (e: Error) => void; kind: string; sentAt: number }>();
@@ -96,9 +111,14 @@ export class ThreadedBackend implements Backend {
     private readonly options: ThreadedOptions,
     readonly buffers: SnapshotBuffers,
     owner: Worker,
+    outbound: MessagePort,
+    replySlot: SharedArrayBuffer,
     ready: { generation: number; globalEpoch: number },
   ) {
     this.owner = owner;
+    this.outbound = outbound;
+    this.replySlot = new ReplySlotWaiter(replySlot);
+    this.replyWaitMs = options.replyWaitMs ?? (options.etcd || options.autoUpdateMetaFile ? 0 : REPLY_WAIT_MS);
     this.knownGeneration = ready.generation;
     this.knownEpoch = ready.globalEpoch;
     this.control = new Int32Array(buffers.control);
@@ -112,7 +132,7 @@ export class ThreadedBackend implements Backend {
       maxQueue: options.maxQueuedReads ?? 4096,
       workerData: { buffers, settings },
     });
-    owner.on('message', (m: OwnerOutbound) => this.onOwnerMessage(m));
+    outbound.on('message', (m: OwnerOutbound) => this.onOwnerMessage(m));
     owner.on('exit', (code) => {
       this.ownerExit = new Error(`owner thread exited with code ${code}`);
       for (const p of this.pending.values()) p.reject(this.ownerExit);
@@ -127,8 +147,14 @@ export class ThreadedBackend implements Backend {
   /** Starts the owner (loading the metadata file if configured) and the reader pool. */
   static async start(options: ThreadedOptions): Promise<ThreadedBackend> {
     const buffers = allocateSnapshotBuffers();
+    const channel = new MessageChannel();
+    // The worker keeps the process alive while it runs; this port must not on its own.
+    channel.port1.unref();
+    const replySlot = allocateReplySlot();
     const ownerOptions: OwnerOptions = {
       buffers,
+      outbound: channel.port2,
+      replySlot,
       settings: options.settings,
       metaFilename: options.metaFilename,
       recoverFromMetaFile: options.recoverFromMetaFile,
@@ -140,7 +166,7 @@ export class ThreadedBackend implements Backend {
       debug: options.debug,
       etcd: options.etcd,
     };
-    const owner = new Worker(new URL('../../workers/owner.js', import.meta.url), { workerData: ownerOptions });
+    const owner = new Worker(new URL('../../workers/owner.js', import.meta.url), { workerData: ownerOptions, transferList: [channel.port2] });
     let ready = { generation: 0, globalEpoch: 0 };
     await new Promise<void>((resolve, reject) => {
       const onMessage = (m: OwnerOutbound) => {
@@ -152,17 +178,17 @@ export class ThreadedBackend implements Backend {
       const onExit = (code: number) => done(new Error(`owner thread exited with code ${code} during start`));
       const onError = (err: Error) => done(err);
       const done = (err: Error | null) => {
-        owner.off('message', onMessage);
+        channel.port1.off('message', onMessage);
         owner.off('exit', onExit);
         owner.off('error', onError);
         if (err) reject(err);
         else resolve();
       };
-      owner.on('message', onMessage);
+      channel.port1.on('message', onMessage);
       owner.on('exit', onExit);
       owner.on('error', onError);
     });
-    return new ThreadedBackend(options, buffers, owner, ready);
+    return new ThreadedBackend(options, buffers, owner, channel.port1, replySlot, ready);
   }
 
   generation(): number {
@@ -256,8 +282,26 @@ export class ThreadedBackend implements Backend {
     const id = this.nextId++;
     return new Promise<CommandReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, kind: cmd.kind, sentAt: performance.now() });
+      // Waiting makes sense only when nothing is queued ahead at the owner.
+      const wait = this.replyWaitMs > 0 && this.pending.size === 1;
+      if (wait) this.replySlot.expect(id);
       this.owner.postMessage({ type: 'command', id, cmd });
+      if (wait) this.awaitReply();
     });
+  }
+
+  /**
+   * Sleeps briefly for the answer in the reply slot. Messages the owner
+   * posted before it are handled first, so changes are still noted in the
+   * order the owner published them.
+   */
+  private awaitReply(): void {
+    const answer = this.replySlot.wait(this.replyWaitMs) as OwnerOutbound | null;
+    if (answer === null) return;
+    for (let m = receiveMessageOnPort(this.outbound); m !== undefined; m = receiveMessageOnPort(this.outbound)) {
+      this.onOwnerMessage(m.message as OwnerOutbound);
+    }
+    this.onOwnerMessage(answer);
   }
 
   /** Stops taking writes, waits for those in flight, flushes the owner and stops every thread. */
@@ -266,13 +310,14 @@ export class ThreadedBackend implements Backend {
       while (this.pending.size > 0) await new Promise((r) => setTimeout(r, 5));
       if (!this.ownerExit) {
         await new Promise<void>((resolve) => {
-          this.owner.on('message', (m: OwnerOutbound) => m.type === 'closed' && resolve());
+          this.outbound.on('message', (m: OwnerOutbound) => m.type === 'closed' && resolve());
           this.owner.once('exit', () => resolve());
           this.owner.postMessage({ type: 'close' });
         });
         await this.owner.terminate();
       }
       await this.pool.destroy();
+      this.outbound.close();
     })();
     return this.closing;
   }
