@@ -18,6 +18,7 @@ import { replicateOnce } from '../src/replication.js';
 import type { CommandReply, OwnerInbound, OwnerOptions, OwnerOutbound, RestoreOutcome, RestoreTask } from '../src/rpc/messages.js';
 import type { MetaDocument } from '../src/domain/types.js';
 import { nowSeconds } from '../src/service/clock.js';
+import { ReplySlotWriter } from '../src/rpc/reply-slot.js';
 import { SnapshotPublisher } from '../src/snapshot/publisher.js';
 import { FileStorage } from '../src/storage/file.js';
 import type { EtcdStorage } from '../src/storage/etcd.js';
@@ -25,7 +26,8 @@ import type { EtcdStorage } from '../src/storage/etcd.js';
 const options = workerData as OwnerOptions;
 const port = parentPort!;
 const log = createLogger({ debug: options.debug }).child({ thread: 'owner' });
-const post = (message: OwnerOutbound) => port.postMessage(message);
+const post = (message: OwnerOutbound) => options.outbound.postMessage(message);
+const replySlot = new ReplySlotWriter(options.replySlot);
 const fileStorage = new FileStorage({
   metaFilename: options.metaFilename,
   autoUpdateMetaFile: options.autoUpdateMetaFile,
@@ -144,7 +146,10 @@ function restore(id: number, body: ArrayBuffer): void {
 
 port.on('message', (message: OwnerInbound) => {
   if (message.type === 'command') {
-    void engine.execute(message.cmd).then(({ reply, changes, timings }) => post({ type: 'reply', id: message.id, reply, changes, timings }));
+    void engine.execute(message.cmd).then(({ reply, changes, timings }) => {
+      const answer: OwnerOutbound = { type: 'reply', id: message.id, reply, changes, timings };
+      if (!replySlot.offer(message.id, answer)) post(answer);
+    });
   } else if (message.type === 'restore') {
     restore(message.id, message.body);
   } else if (message.type === 'close') {

@@ -18,7 +18,7 @@ import { AnswerCache, cacheKey } from './answer-cache.js';
 import { OwnerClient } from './owner-client.js';
 import { ReaderPool } from './reader-pool.js';
 
-export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers'> {
+export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers' | 'outbound' | 'replySlot'> {
   /** Reader threads; 0 picks one per core beyond the front end's, at least 1. */
   readonly readerThreads: number;
   /** Writes waiting for the owner before new ones are refused with SERVICE_BUSY. */
@@ -27,6 +27,13 @@ export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers'> {
   readonly maxQueuedReads?: number;
   /** Answers kept in the front end's cache before it is cleared. */
   readonly maxCachedAnswers?: number;
+  /**
+   * How long the front end sleeps for a write's answer before it lets the
+   * answer come by message (see reply-slot.ts); 0 never waits. Default: 2 ms
+   * in file mode without a per-write file update, where a write takes well
+   * under a millisecond; 0 otherwise.
+   */
+  readonly replyWaitMs?: number;
   readonly onEvent?: (event: OwnerEvent) => void;
   /** Per write: the owner's own timings, and the round trip seen from here. */
   readonly onCommandTimings?: (timings: Timings, roundTripMs: number) => void;
@@ -35,6 +42,9 @@ export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers'> {
 }
 
 const LOCAL = { local: true } as const;
+
+/** Default for ThreadedOptions.replyWaitMs where writes are in memory only. */
+const REPLY_WAIT_MS = 2;
 
 export class ThreadedBackend implements Backend {
   private owner!: OwnerClient;
@@ -59,7 +69,7 @@ export class ThreadedBackend implements Backend {
   /** Starts the owner (loading the metadata file or etcd, as configured) and the reader pool. */
   static async start(options: ThreadedOptions): Promise<ThreadedBackend> {
     const buffers = allocateSnapshotBuffers();
-    const ownerOptions: OwnerOptions = {
+    const ownerOptions: Omit<OwnerOptions, 'outbound' | 'replySlot'> = {
       buffers,
       settings: options.settings,
       metaFilename: options.metaFilename,
@@ -74,7 +84,9 @@ export class ThreadedBackend implements Backend {
     };
     const backend = new ThreadedBackend(options, buffers);
     try {
-      const started = await OwnerClient.start(ownerOptions, options.maxPendingWrites ?? 10_000, {
+      const replyWaitMs = options.replyWaitMs ?? (options.etcd || options.autoUpdateMetaFile ? 0 : REPLY_WAIT_MS);
+      const limits = { maxPending: options.maxPendingWrites ?? 10_000, replyWaitMs };
+      const started = await OwnerClient.start(ownerOptions, limits, {
         onChanges: (c) => backend.noteChanges(c),
         onEvent: (e) => backend.onEvent(e),
         onTimings: (t, ms) => options.onCommandTimings?.(t, ms),

@@ -4,6 +4,7 @@
  */
 import type { Command } from '../domain/commands.js';
 import type { WireError } from '../domain/errors.js';
+import type { MessagePort } from 'node:worker_threads';
 import type { SnapshotBuffers } from '../snapshot/layout.js';
 
 export type QueryRequest =
@@ -68,6 +69,10 @@ export interface OwnerOptions {
   readonly debug: boolean;
   /** etcd mode when set; file mode otherwise. */
   readonly etcd?: EtcdOptions | undefined;
+  /** Where every OwnerOutbound message goes (the front end drains it synchronously before a slot answer). */
+  readonly outbound: MessagePort;
+  /** The shared mailbox for the answer the front end waits for (see reply-slot.ts). */
+  readonly replySlot: SharedArrayBuffer;
 }
 
 /** How the owner thread reaches etcd and presents itself to the other brokers. */
