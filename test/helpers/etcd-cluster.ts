@@ -88,6 +88,12 @@ export class EtcdMember {
     live.add(this);
   }
 
+  /** Lets this process exit with the member still running (the exit handler below kills it). */
+  unref(): void {
+    this.child?.unref();
+    (this.child?.stderr as { unref?: () => void } | null | undefined)?.unref?.();
+  }
+
   signal(sig: NodeJS.Signals): void {
     this.child?.kill(sig);
   }
@@ -180,6 +186,11 @@ let shared: Promise<EtcdCluster> | null = null;
 export function sharedEtcdCluster(): Promise<EtcdCluster> {
   const missing = etcdMissing();
   if (missing !== null) return Promise.reject(new Error(missing));
-  shared ??= startEtcdCluster(1);
+  // Shared by every test of the file and never stopped by one: it must not
+  // keep the file's process alive once its tests are done.
+  shared ??= startEtcdCluster(1).then((cluster) => {
+    for (const member of cluster.members) member.unref();
+    return cluster;
+  });
   return shared;
 }
