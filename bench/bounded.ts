@@ -1,5 +1,6 @@
 /**
  * Bounded work per request, as figures: against a broker child process,
+ * (0) the restore's consistency check on 16,000 migrations, in process;
  * (1) a failure report's cost with 10 and with 20,000 reporters on one
  * proxy, and the store's report count after them; (2) the longest wait of a
  * parallel client polling during a large restore, the restore's time and
@@ -9,7 +10,10 @@
  * Run alone: `node dist/bench/bounded.js [restore MiB, default 64]`.
  */
 import { fileURLToPath } from 'node:url';
+import { checkMetadata } from '../src/domain/check.js';
 import { META_VERSION } from '../src/domain/constants.js';
+import { storeFromDocument } from '../src/domain/store.js';
+import { manyMigrations } from '../test/helpers/documents.js';
 import { startBroker } from './processes.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -26,6 +30,8 @@ export function restoreDocument(mib: number): Buffer {
 }
 
 export interface BoundedBenchResult {
+  /** checkMetadata on one cluster with 16,000 migrations (the restore's consistency check). */
+  checkMsAt16000Migrations: number;
   reportMsAt10: number;
   reportMsAt20000: number;
   reportersKept: number;
@@ -41,6 +47,10 @@ export interface BoundedBenchResult {
 }
 
 export async function runBoundedBench(restoreMiB = 64): Promise<BoundedBenchResult> {
+  const migrations = storeFromDocument(manyMigrations(16_000));
+  const checkStarted = performance.now();
+  if (checkMetadata(migrations).length > 0) throw new Error('the migrations document is inconsistent');
+  const checkMsAt16000Migrations = performance.now() - checkStarted;
   const broker = await startBroker({ UNDERMOON_FAILURE_TTL: '100000' });
   const api = `http://127.0.0.1:${broker.port}/api/v2`;
   try {
@@ -92,6 +102,7 @@ export async function runBoundedBench(restoreMiB = 64): Promise<BoundedBenchResu
     const [pollWorstMs, httpThreadWorstMs] = await pollers;
     if (answer.status !== 200) throw new Error(`restore answered ${answer.status}: ${await answer.text()}`);
     return {
+      checkMsAt16000Migrations,
       reportMsAt10,
       reportMsAt20000,
       reportersKept,

@@ -10,10 +10,10 @@ import { applyCommand, prepareCommand } from '../../src/domain/commands.js';
 import { MAX_REPORTERS_PER_PROXY } from '../../src/domain/constants.js';
 import { isPathSafeName, isValidProxyAddress } from '../../src/domain/names.js';
 import { storeFromDocument, storeToDocument } from '../../src/domain/store.js';
-import type { ChunkStore, MetaDocument, MigrationSlotRangeStore } from '../../src/domain/types.js';
+import type { ChunkStore, MetaDocument } from '../../src/domain/types.js';
 import { encodeChanges } from '../../src/snapshot/codec.js';
 import { CTX, must, proxyAddress, storeWithProxies } from '../fixtures/stores.js';
-import { buildDocument, cloneDocument } from '../helpers/documents.js';
+import { buildDocument, cloneDocument, manyMigrations } from '../helpers/documents.js';
 import { failsUnchanged } from '../helpers/expect.js';
 import { assertConsistent } from '../helpers/invariants.js';
 
@@ -173,23 +173,6 @@ describe('failure reports cost the same whatever their number', () => {
     assert.equal(JSON.stringify([...store.failures.get(address)!]), before);
   });
 });
-
-/** One cluster of two chunks whose first part migrates `n` single-slot ranges (slots 0..n-1) to the second chunk. */
-export function manyMigrations(n: number): MetaDocument {
-  const doc = buildDocument({ proxies: ['h1:1', 'h2:1', 'h3:1', 'h4:1'], clusters: { c: [['h1:1', 'h2:1'], ['h3:1', 'h4:1']] } });
-  const chunks = doc.clusters.c!.chunks as ChunkStore[];
-  const meta = { epoch: 5, src_chunk_index: 0, src_chunk_part: 0, dst_chunk_index: 1, dst_chunk_part: 0 };
-  const out: MigrationSlotRangeStore[] = [];
-  const into: MigrationSlotRangeStore[] = [];
-  for (let i = 0; i < n; i++) {
-    out.push({ range_list: [[i, i]], is_migrating: true, meta });
-    into.push({ range_list: [[i, i]], is_migrating: false, meta });
-  }
-  const one = (slot: number) => ({ range_list: [[slot, slot]] as const, tag: 'None' as const });
-  chunks[0] = { ...chunks[0]!, stable_slots: [{ range_list: [[n, 16380]], tag: 'None' }, one(16381)], migrating_slots: [out, []] };
-  chunks[1] = { ...chunks[1]!, stable_slots: [one(16382), one(16383)], migrating_slots: [into.reverse(), []] };
-  return doc;
-}
 
 test('checkMetadata finds migration peers by key: 16,000 migrations check in well under a second', () => {
   const store = storeFromDocument(manyMigrations(16_000));

@@ -4,7 +4,7 @@
  */
 import { DEFAULT_CLUSTER_CONFIG } from '../../src/domain/commands/clusters.js';
 import { META_VERSION, SLOT_NUM } from '../../src/domain/constants.js';
-import type { ChunkStore, ClusterStore, MetaDocument, ProxyResource } from '../../src/domain/types.js';
+import type { ChunkStore, ClusterStore, MetaDocument, MigrationSlotRangeStore, ProxyResource } from '../../src/domain/types.js';
 
 export interface DocumentSpec {
   /** Proxy addresses, optionally `address@host` to give a host other than the address's. */
@@ -68,4 +68,21 @@ export function buildDocument(spec: DocumentSpec): MetaDocument {
 /** A deep copy, for editing a document in a test without touching the original. */
 export function cloneDocument(doc: MetaDocument): MetaDocument {
   return JSON.parse(JSON.stringify(doc)) as MetaDocument;
+}
+
+/** One cluster of two chunks whose first part migrates `n` single-slot ranges (slots 0..n-1) to the second chunk. */
+export function manyMigrations(n: number): MetaDocument {
+  const doc = buildDocument({ proxies: ['h1:1', 'h2:1', 'h3:1', 'h4:1'], clusters: { c: [['h1:1', 'h2:1'], ['h3:1', 'h4:1']] } });
+  const chunks = doc.clusters.c!.chunks as ChunkStore[];
+  const meta = { epoch: 5, src_chunk_index: 0, src_chunk_part: 0, dst_chunk_index: 1, dst_chunk_part: 0 };
+  const out: MigrationSlotRangeStore[] = [];
+  const into: MigrationSlotRangeStore[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push({ range_list: [[i, i]], is_migrating: true, meta });
+    into.push({ range_list: [[i, i]], is_migrating: false, meta });
+  }
+  const one = (slot: number) => ({ range_list: [[slot, slot]] as const, tag: 'None' as const });
+  chunks[0] = { ...chunks[0]!, stable_slots: [{ range_list: [[n, 16380]], tag: 'None' }, one(16381)], migrating_slots: [out, []] };
+  chunks[1] = { ...chunks[1]!, stable_slots: [one(16382), one(16383)], migrating_slots: [into.reverse(), []] };
+  return doc;
 }
