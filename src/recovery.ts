@@ -27,7 +27,7 @@ export async function fetchProxyEpochs(
   addresses: readonly string[],
   timeoutMs = 1000,
   onFailure?: EpochFailureListener,
-): Promise<{ largest: number; failed: string[] }> {
+): Promise<EpochFetchResult> {
   const outcomes = await Promise.all(addresses.map((address) => fetchEpoch(address, timeoutMs)));
   let largest = 0;
   const failed: string[] = [];

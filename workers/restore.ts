@@ -8,7 +8,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { storeFromValidDocument } from '../src/domain/commands/restore.js';
-import { isBrokerError } from '../src/domain/errors.js';
+import { BrokerError } from '../src/domain/errors.js';
 import { storeToDocument } from '../src/domain/store.js';
 import { parseJsonBody } from '../src/http/request.js';
 import { parseMetaDocument } from '../src/wire/schemas.js';
@@ -21,6 +21,6 @@ try {
   // JSON, not the object: JSON.parse keeps a key such as `__proto__` an own property.
   outcome = { ok: true, json: JSON.stringify(storeToDocument(storeFromValidDocument(document, task.now))) };
 } catch (err) {
-  outcome = isBrokerError(err) ? { ok: false, error: err.toWire() } : { ok: false, error: { code: 'INTERNAL_ERROR' }, bug: String(err) };
+  outcome = err instanceof BrokerError ? { ok: false, error: err.toWire() } : { ok: false, error: { code: 'INTERNAL_ERROR' }, bug: String(err) };
 }
 parentPort!.postMessage(outcome);

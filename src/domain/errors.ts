@@ -67,10 +67,6 @@ export class BrokerError extends Error {
     if (this.details) wire.details = this.details;
     return wire;
   }
-
-  static fromWire(wire: WireError): BrokerError {
-    return new BrokerError(wire.code, wire.message, wire.details);
-  }
 }
 
 /**
@@ -81,10 +77,3 @@ export class BrokerError extends Error {
  */
 export class PartialFailure extends BrokerError {}
 
-export function isBrokerError(value: unknown): value is BrokerError {
-  return value instanceof BrokerError;
-}
-
-export function fail(code: ErrorCode, message?: string): never {
-  throw new BrokerError(code, message);
-}

@@ -42,6 +42,7 @@ export class OwnerClient {
   private exit: Error | null = null;
 
   private readonly replySlot: ReplySlotWaiter;
+  private early: OwnerOutbound[] = [];
 
   private constructor(
     private readonly worker: Worker,
@@ -76,10 +77,13 @@ export class OwnerClient {
     const workerData: OwnerOptions = { ...options, outbound: channel.port2, replySlot };
     const worker = new Worker(new URL('../../workers/owner.js', import.meta.url), { workerData, transferList: [channel.port2] });
     const port = channel.port1;
+    // What the owner says while starting (its role in etcd mode, say) is kept for replay().
+    const early: OwnerOutbound[] = [];
     const ready = await new Promise<{ generation: number; globalEpoch: number }>((resolve, reject) => {
       const onMessage = (m: OwnerOutbound) => {
         if (m.type === 'ready') done(null, { generation: m.generation, globalEpoch: m.globalEpoch });
         else if (m.type === 'fatal') done(new Error(m.message));
+        else early.push(m);
       };
       const onExit = (code: number) => done(new Error(`owner thread exited with code ${code} during start`));
       const onError = (err: Error) => done(err);
@@ -94,7 +98,16 @@ export class OwnerClient {
       worker.on('exit', onExit);
       worker.on('error', onError);
     });
-    return { client: new OwnerClient(worker, port, replySlot, limits, events), ...ready };
+    const client = new OwnerClient(worker, port, replySlot, limits, events);
+    client.early = early;
+    return { client, ...ready };
+  }
+
+  /** Passes on what the owner said before it was ready; call once the receiver is set up. */
+  replay(): void {
+    const early = this.early;
+    this.early = [];
+    for (const m of early) this.onMessage(m);
   }
 
   command(cmd: Command): Promise<CommandReply> {

@@ -94,6 +94,7 @@ export class ThreadedBackend implements Backend {
       });
       backend.owner = started.client;
       backend.cache = new AnswerCache(started, options.maxCachedAnswers ?? 200_000);
+      started.client.replay();
     } catch (err) {
       await backend.readers.destroy();
       throw err;

@@ -34,11 +34,6 @@ export class SnapshotReader {
     return this.gen;
   }
 
-  /** The newest published generation, without catching up. */
-  published(): number {
-    return Atomics.load(this.control, kGeneration);
-  }
-
   /** Catches up with the newest published generation and returns the replica. */
   refresh(): { store: MutableStore; generation: number } {
     for (;;) {

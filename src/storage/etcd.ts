@@ -154,6 +154,8 @@ export class EtcdStorage implements Storage {
     this.watcher.on('disconnected', (err) => this.log.warn({ err: describe(err) }, 'etcd watch disconnected; reconnecting'));
     this.timers.push(setInterval(() => void this.probe(), 1000));
     for (const t of this.timers) t.unref();
+    // The leader found at load is known at once, before this broker's own campaign settles.
+    this.events.onRole('follower', this.leader);
     void this.campaign();
   }
 
@@ -274,7 +276,11 @@ export class EtcdStorage implements Storage {
     const current = kvs.find((kv) => kv.key === CURRENT_KEY);
     this.gen = current ? Number(current.value) : 0;
     const leader = kvs.find((kv) => kv.key === LEADER_KEY);
+    const known = this.leader;
     this.leader = leader ? parseLeader(leader.value) : null;
+    if (this.role === 'follower' && (known?.id !== this.leader?.id || known?.url !== this.leader?.url)) {
+      this.events.onRole('follower', this.leader);
+    }
     if (this.gen === 0) return;
     const store = storeFromKeys(kvs, this.gen, this.order);
     this.events.onChanged(engine.replaceDurable(store, revision));

@@ -325,7 +325,8 @@ test('an empty prefix imports the metadata file (the way over from file mode); m
     }
     const leader = leaderOf(imported);
     const follower = imported.find((n) => n !== leader)!;
-    assert.equal((await follower.call('POST', '/proxies/meta', proxyBody())).status, 200);
+    const forwarded = await follower.call('POST', '/proxies/meta', proxyBody());
+    assert.equal(forwarded.status, 200, forwarded.text);
     const leaderMetrics = (await leader.call('GET', '/metrics')).text;
     assert.equal(metric(leaderMetrics, 'broker_role', '{role="leader"}'), 1);
     assert.ok(metric(leaderMetrics, 'etcd_commit_seconds_count') >= 1);
