@@ -62,7 +62,14 @@ export async function runAbuseBench(): Promise<AbuseBenchResult> {
     // A small fleet: 8 hosts of 4 proxies, a cluster of 16 nodes.
     for (let h = 1; h <= 8; h++) {
       for (let i = 1; i <= 4; i++) {
-        const res = await client.request('POST', '/api/v2/proxies/meta', JSON.stringify({ proxy_address: `127.0.1.${h}:${7000 + i}`, nodes: [`127.0.1.${h}:${6000 + 2 * i}`, `127.0.1.${h}:${6001 + 2 * i}`] }));
+        const res = await client.request(
+          'POST',
+          '/api/v2/proxies/meta',
+          JSON.stringify({
+            proxy_address: `127.0.1.${h}:${7000 + i}`,
+            nodes: [`127.0.1.${h}:${6000 + 2 * i}`, `127.0.1.${h}:${6001 + 2 * i}`],
+          }),
+        );
         if (res.status !== 200) throw new Error(`seeding: ${res.status} ${res.body}`);
       }
     }
@@ -74,7 +81,11 @@ export async function runAbuseBench(): Promise<AbuseBenchResult> {
 
     const port = broker.port;
     abusers.push(...(await openIdle(port, IDLE)));
-    abusers.push(...(await Promise.all(Array.from({ length: SLOW_HEADS }, () => slowHead(port, '/api/v2/clusters/meta/bench', 200)))));
+    abusers.push(
+      ...(await Promise.all(
+        Array.from({ length: SLOW_HEADS }, () => slowHead(port, '/api/v2/clusters/meta/bench', 200)),
+      )),
+    );
     let slowClients = SLOW_HEADS;
     const startSlowBody = async (): Promise<void> => {
       if (stopping) return;
@@ -86,7 +97,9 @@ export async function runAbuseBench(): Promise<AbuseBenchResult> {
     let vanished = 0;
     const vanishing = (async () => {
       while (!stopping) {
-        await Promise.all(Array.from({ length: VANISHING_PER_SECOND / 10 }, () => vanish(port, '/api/v2/proxies/meta').catch(() => {})));
+        await Promise.all(
+          Array.from({ length: VANISHING_PER_SECOND / 10 }, () => vanish(port, '/api/v2/proxies/meta').catch(() => {})),
+        );
         vanished += VANISHING_PER_SECOND / 10;
         await sleep(100);
       }
@@ -95,7 +108,13 @@ export async function runAbuseBench(): Promise<AbuseBenchResult> {
     const abused = await poll(client, paths, ABUSED_SECONDS);
     stopping = true;
     await vanishing;
-    return { quietP99Ms: quantile(quiet, 0.99), abusedP99Ms: quantile(abused, 0.99), idleConnections: IDLE, slowClients, vanished };
+    return {
+      quietP99Ms: quantile(quiet, 0.99),
+      abusedP99Ms: quantile(abused, 0.99),
+      idleConnections: IDLE,
+      slowClients,
+      vanished,
+    };
   } finally {
     stopping = true;
     destroyAll(abusers);

@@ -38,7 +38,12 @@ export function measureCreateCluster(store: MutableStore, label: string, samples
 }
 
 /** Median cost of one failure report (bump + record), the most frequent write. */
-export function measureCommand(store: MutableStore, label: string, make: (i: number) => Command, samples = 2000): ApplyFigure {
+export function measureCommand(
+  store: MutableStore,
+  label: string,
+  make: (i: number) => Command,
+  samples = 2000,
+): ApplyFigure {
   const times: number[] = [];
   const ctx = { now: Math.floor(Date.now() / 1000), migrationLimit: 1 };
   for (let i = 0; i < samples; i++) {
@@ -54,14 +59,27 @@ export function runApplyBench(): ApplyFigure[] {
   const figures: ApplyFigure[] = [];
   const small = buildFleet({ name: 'hosts100', hosts: 100, proxiesPerHost: 10, clusters: 0, nodesPerCluster: 16 });
   figures.push(measureCreateCluster(small, 'create 16-node cluster, 100 hosts x 10 proxies, no clusters'));
-  const emptyLarge = buildFleet({ name: 'hosts1000', hosts: 1000, proxiesPerHost: 10, clusters: 0, nodesPerCluster: 16 });
+  const emptyLarge = buildFleet({
+    name: 'hosts1000',
+    hosts: 1000,
+    proxiesPerHost: 10,
+    clusters: 0,
+    nodesPerCluster: 16,
+  });
   figures.push(measureCreateCluster(emptyLarge, 'create 16-node cluster, 1,000 hosts x 10 proxies, no clusters'));
   const large = buildFleet({ name: 'Large-ish', hosts: 1000, proxiesPerHost: 10, clusters: 500, nodesPerCluster: 16 });
   figures.push(measureCreateCluster(large, 'create 16-node cluster, 1,000 hosts x 10 proxies, 500 clusters'));
-  figures.push(measureCommand(large, 'failure report on the same fleet', (i) => ({ kind: 'addFailure', address: `unknown:${i % 50}`, reporter: 'bench' })));
+  figures.push(
+    measureCommand(large, 'failure report on the same fleet', (i) => ({
+      kind: 'addFailure',
+      address: `unknown:${i % 50}`,
+      reporter: 'bench',
+    })),
+  );
   return figures;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  for (const f of runApplyBench()) console.log(`${f.label}: median ${f.medianMs.toFixed(3)} ms, p99 ${f.p99Ms.toFixed(3)} ms (${f.samples} samples)`);
+  for (const f of runApplyBench())
+    console.log(`${f.label}: median ${f.medianMs.toFixed(3)} ms, p99 ${f.p99Ms.toFixed(3)} ms (${f.samples} samples)`);
 }

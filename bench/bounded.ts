@@ -24,9 +24,23 @@ export function restoreDocument(mib: number): Buffer {
   const proxies: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
     const address = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:${7000 + (i >> 24)}`;
-    proxies[address] = { proxy_address: address, node_addresses: [`${address}-a`, `${address}-b`], host: `host${i % 97}`, cluster: null };
+    proxies[address] = {
+      proxy_address: address,
+      node_addresses: [`${address}-a`, `${address}-b`],
+      host: `host${i % 97}`,
+      cluster: null,
+    };
   }
-  return Buffer.from(JSON.stringify({ version: META_VERSION, global_epoch: 1, clusters: {}, all_proxies: proxies, failed_proxies: [], failures: {} }));
+  return Buffer.from(
+    JSON.stringify({
+      version: META_VERSION,
+      global_epoch: 1,
+      clusters: {},
+      all_proxies: proxies,
+      failed_proxies: [],
+      failures: {},
+    }),
+  );
 }
 
 export interface BoundedBenchResult {
@@ -55,7 +69,10 @@ export async function runBoundedBench(restoreMiB = 64): Promise<BoundedBenchResu
   const api = `http://127.0.0.1:${broker.port}/api/v2`;
   try {
     const address = '10.255.0.1:1';
-    await fetch(`${api}/proxies/meta`, { method: 'POST', body: JSON.stringify({ proxy_address: address, nodes: ['n:1', 'n:2'] }) });
+    await fetch(`${api}/proxies/meta`, {
+      method: 'POST',
+      body: JSON.stringify({ proxy_address: address, nodes: ['n:1', 'n:2'] }),
+    });
     // Mean time of 200 reports, sequential, after `count` distinct reporters.
     const timeReports = async (from: number): Promise<number> => {
       const started = performance.now();

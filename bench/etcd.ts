@@ -40,7 +40,9 @@ function call(b: Broker, method: string, path: string, body?: unknown): Promise<
 
 async function start(env: Record<string, string>): Promise<Broker> {
   const port = ownPort();
-  const process = await startBroker({ env: { UNDERMOON_ADDRESS: `${host}:${port}`, UNDERMOON_READER_THREADS: '1', ...env } });
+  const process = await startBroker({
+    env: { UNDERMOON_ADDRESS: `${host}:${port}`, UNDERMOON_READER_THREADS: '1', ...env },
+  });
   return { process, origin: `http://${host}:${port}` };
 }
 
@@ -166,12 +168,18 @@ async function failoverRounds(cluster: EtcdCluster, rounds: number): Promise<num
       await until(() => group.some(leads), 15_000, 'a leader');
       const leader = group.find(leads)!;
       const survivors = group.filter((b) => b !== leader);
-      await until(async () => (await call(survivors[0]!, 'POST', '/proxies/meta', proxyBody())).status === 200, 10_000, 'a forwarded write');
+      await until(
+        async () => (await call(survivors[0]!, 'POST', '/proxies/meta', proxyBody())).status === 200,
+        10_000,
+        'a forwarded write',
+      );
       const killedAt = performance.now();
       await leader.process.kill();
       let k = 0;
       for (;;) {
-        const a = await call(survivors[k++ % survivors.length]!, 'POST', '/proxies/meta', proxyBody()).catch(() => null);
+        const a = await call(survivors[k++ % survivors.length]!, 'POST', '/proxies/meta', proxyBody()).catch(
+          () => null,
+        );
         if (a?.status === 200) break;
         if (performance.now() - killedAt > 30_000) throw new Error('no write within 30 s of the kill');
       }
@@ -201,12 +209,20 @@ async function main(): Promise<void> {
   // 1. Write latency: file mode with every change fsynced, then etcd.
   // On the same file system as the etcd members' data (tmpfs when there is one), so both pay the same fsync.
   const fileDir = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/metabroker-bench-') : tempDir();
-  const fileBroker = await start({ UNDERMOON_AUTO_UPDATE_META_FILE: 'true', UNDERMOON_META_FILENAME: join(fileDir, 'metadata') });
+  const fileBroker = await start({
+    UNDERMOON_AUTO_UPDATE_META_FILE: 'true',
+    UNDERMOON_META_FILENAME: join(fileDir, 'metadata'),
+  });
   const file = await writeLatency(fileBroker, WRITES);
   await fileBroker.process.kill();
   rmSync(fileDir, { recursive: true, force: true });
   json.writeFile = file;
-  rows.push(['write latency, file mode (auto_update_meta_file), p50 / p99', `${fmt(file.p50)} / ${fmt(file.p99)}`, 'baseline', '']);
+  rows.push([
+    'write latency, file mode (auto_update_meta_file), p50 / p99',
+    `${fmt(file.p50)} / ${fmt(file.p99)}`,
+    'baseline',
+    '',
+  ]);
 
   const one = await startEtcdCluster(1);
   const [soloLeader] = await startGroup(one, 1);
@@ -214,7 +230,12 @@ async function main(): Promise<void> {
   await soloLeader!.process.kill();
   await one.stop();
   json.writeEtcd1 = solo;
-  rows.push(['write latency, etcd 1 member, p50 / p99', `${fmt(solo.p50)} / ${fmt(solo.p99)}`, `${fmt(file.p50)} / ${fmt(file.p99)}`, `${(solo.p50 / file.p50).toFixed(2)}x / ${(solo.p99 / file.p99).toFixed(2)}x`]);
+  rows.push([
+    'write latency, etcd 1 member, p50 / p99',
+    `${fmt(solo.p50)} / ${fmt(solo.p99)}`,
+    `${fmt(file.p50)} / ${fmt(file.p99)}`,
+    `${(solo.p50 / file.p50).toFixed(2)}x / ${(solo.p99 / file.p99).toFixed(2)}x`,
+  ]);
 
   const three = await startEtcdCluster(3);
   const group = await startGroup(three, 3);
@@ -222,21 +243,40 @@ async function main(): Promise<void> {
   const follower = group.find((b) => b !== leader)!;
   const trio = await writeLatency(leader, WRITES);
   json.writeEtcd3 = trio;
-  rows.push(['write latency, etcd 3 members, p50 / p99', `${fmt(trio.p50)} / ${fmt(trio.p99)}`, `${fmt(file.p50)} / ${fmt(file.p99)}`, `${(trio.p50 / file.p50).toFixed(2)}x / ${(trio.p99 / file.p99).toFixed(2)}x`]);
+  rows.push([
+    'write latency, etcd 3 members, p50 / p99',
+    `${fmt(trio.p50)} / ${fmt(trio.p99)}`,
+    `${fmt(file.p50)} / ${fmt(file.p99)}`,
+    `${(trio.p50 / file.p50).toFixed(2)}x / ${(trio.p99 / file.p99).toFixed(2)}x`,
+  ]);
   const viaFollower = await writeLatency(follower, WRITES);
   json.writeEtcd3ViaFollower = viaFollower;
-  rows.push(['write latency through a follower (forwarded), etcd 3 members, p50 / p99', `${fmt(viaFollower.p50)} / ${fmt(viaFollower.p99)}`, `${fmt(trio.p50)} / ${fmt(trio.p99)}`, `${(viaFollower.p50 / trio.p50).toFixed(2)}x`]);
+  rows.push([
+    'write latency through a follower (forwarded), etcd 3 members, p50 / p99',
+    `${fmt(viaFollower.p50)} / ${fmt(viaFollower.p99)}`,
+    `${fmt(trio.p50)} / ${fmt(trio.p99)}`,
+    `${(viaFollower.p50 / trio.p50).toFixed(2)}x`,
+  ]);
 
   // 2. Follower visibility.
   const visible = await followerVisibility(leader, follower, 200);
   json.followerVisibility = visible;
-  rows.push(['leader answer -> follower serves it, p50 / p99', `${fmt(visible.p50)} / ${fmt(visible.p99)}`, '', visible.p99 <= 100 ? 'p99 <= 100 ms: yes' : 'p99 <= 100 ms: NO']);
+  rows.push([
+    'leader answer -> follower serves it, p50 / p99',
+    `${fmt(visible.p50)} / ${fmt(visible.p99)}`,
+    '',
+    visible.p99 <= 100 ? 'p99 <= 100 ms: yes' : 'p99 <= 100 ms: NO',
+  ]);
 
   // 3. Cached reads on a follower against the leader, alternating, medians of 3.
   const sample = proxyBody();
   await call(leader, 'POST', '/proxies/meta', sample);
   const path = `/api/v2/proxies/meta/${encodeURIComponent(sample.proxy_address)}`;
-  await until(async () => (await request(follower.origin, 'GET', path, undefined, { agent })).text !== '{"proxy":null}', 5000, 'follower sees the sample');
+  await until(
+    async () => (await request(follower.origin, 'GET', path, undefined, { agent })).text !== '{"proxy":null}',
+    5000,
+    'follower sees the sample',
+  );
   const leaderRates: number[] = [];
   const followerRates: number[] = [];
   for (let round = 0; round < 3; round++) {
@@ -257,12 +297,24 @@ async function main(): Promise<void> {
   const failovers = await failoverRounds(three, 10);
   await three.stop();
   json.failoverMs = failovers;
-  rows.push(['failover: leader SIGKILL -> first write through a survivor (lease TTL 2 s), median / max of 10', `${fmt(median(failovers))} / ${fmt(Math.max(...failovers))}`, '', '']);
+  rows.push([
+    'failover: leader SIGKILL -> first write through a survivor (lease TTL 2 s), median / max of 10',
+    `${fmt(median(failovers))} / ${fmt(Math.max(...failovers))}`,
+    '',
+    '',
+  ]);
 
-  const table = ['| figure | value | baseline | ratio |', '|---|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  const table = [
+    '| figure | value | baseline | ratio |',
+    '|---|---|---|---|',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
   console.log(table);
   mkdirSync(RESULTS, { recursive: true });
-  writeFileSync(join(RESULTS, 'etcd.md'), `# etcd mode benchmarks\n\n${new Date().toISOString()}; \`make bench\` (bench/etcd.ts).\n\n${table}\n`);
+  writeFileSync(
+    join(RESULTS, 'etcd.md'),
+    `# etcd mode benchmarks\n\n${new Date().toISOString()}; \`make bench\` (bench/etcd.ts).\n\n${table}\n`,
+  );
   writeFileSync(join(RESULTS, 'etcd.json'), `${JSON.stringify(json, null, 2)}\n`);
   agent.destroy();
 }

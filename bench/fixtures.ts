@@ -13,7 +13,13 @@ export interface FleetShape {
 }
 
 export const SMALL: FleetShape = { name: 'Small', hosts: 4, proxiesPerHost: 3, clusters: 1, nodesPerCluster: 8 };
-export const LARGE: FleetShape = { name: 'Large', hosts: 1000, proxiesPerHost: 10, clusters: 1000, nodesPerCluster: 16 };
+export const LARGE: FleetShape = {
+  name: 'Large',
+  hosts: 1000,
+  proxiesPerHost: 10,
+  clusters: 1000,
+  nodesPerCluster: 16,
+};
 
 const CTX = { now: Math.floor(Date.now() / 1000), migrationLimit: 1 };
 
@@ -33,10 +39,16 @@ export function clusterNameOf(c: number): string {
 export function* fleetCommands(shape: FleetShape): Generator<Command> {
   for (let h = 0; h < shape.hosts; h++) {
     for (let i = 0; i < shape.proxiesPerHost; i++) {
-      yield { kind: 'addProxy', proxy_address: proxyAddressOf(h, i), nodes: [`${hostName(h)}:${6000 + 2 * i}`, `${hostName(h)}:${6001 + 2 * i}`], host: null };
+      yield {
+        kind: 'addProxy',
+        proxy_address: proxyAddressOf(h, i),
+        nodes: [`${hostName(h)}:${6000 + 2 * i}`, `${hostName(h)}:${6001 + 2 * i}`],
+        host: null,
+      };
     }
   }
-  for (let c = 0; c < shape.clusters; c++) yield { kind: 'addCluster', name: clusterNameOf(c), nodeNumber: shape.nodesPerCluster };
+  for (let c = 0; c < shape.clusters; c++)
+    yield { kind: 'addCluster', name: clusterNameOf(c), nodeNumber: shape.nodesPerCluster };
 }
 
 export function buildFleet(shape: FleetShape, onlyProxies = false): MutableStore {

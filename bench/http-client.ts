@@ -14,7 +14,15 @@ export class HttpClient {
   request(method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const req = http.request(
-        { host: '127.0.0.1', port: this.port, method, path, agent: this.agent, headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        {
+          host: '127.0.0.1',
+          port: this.port,
+          method,
+          path,
+          agent: this.agent,
+          headers:
+            body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -37,7 +45,11 @@ export class HttpClient {
 }
 
 /** Runs `task` over `items` with at most `inFlight` at once. */
-export async function runAll<T>(items: readonly T[], inFlight: number, task: (item: T) => Promise<void>): Promise<void> {
+export async function runAll<T>(
+  items: readonly T[],
+  inFlight: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const lanes = Array.from({ length: Math.min(inFlight, items.length) }, async () => {
     while (next < items.length) await task(items[next++]!);

@@ -73,7 +73,9 @@ export async function startBroker(env: Record<string, string> = {}): Promise<Chi
 }
 
 export async function startBaseline(mode: 'fixed' | 'replay', arg: string): Promise<Child> {
-  const child = spawn(process.execPath, [here('./baseline-server.js'), mode, arg], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [here('./baseline-server.js'), mode, arg], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await waitForPort(child, (line) => {
     try {
       return (JSON.parse(line) as { port?: number }).port ?? null;

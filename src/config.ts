@@ -150,7 +150,8 @@ function bool(source: Source): boolean {
 function text(options: { nonEmpty: boolean; secret?: boolean }): (source: Source) => string {
   return (source) => {
     const v = source.value;
-    if (typeof v !== 'string') throw new Invalid(`must be a string, got ${options.secret ? 'another type' : describe(v)}`);
+    if (typeof v !== 'string')
+      throw new Invalid(`must be a string, got ${options.secret ? 'another type' : describe(v)}`);
     if (options.nonEmpty && v.trim() === '') throw new Invalid('must not be empty');
     return v;
   };
@@ -187,11 +188,16 @@ function addressList(source: Source): readonly string[] {
   let items: unknown[];
   if (typeof source.value === 'string') {
     // As the reference: "a,b". Blank items (a trailing comma) are dropped.
-    items = source.value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    items = source.value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
   } else if (Array.isArray(source.value)) {
     items = source.value;
   } else {
-    throw new Invalid(`must be an array of host:port strings or a comma-separated string, got ${describe(source.value)}`);
+    throw new Invalid(
+      `must be an array of host:port strings or a comma-separated string, got ${describe(source.value)}`,
+    );
   }
   return items.map((item, i) => {
     if (typeof item !== 'string' || splitHostPort(item.trim()) === null) {
@@ -209,13 +215,18 @@ function storageKind(source: Source): 'file' | 'etcd' {
 
 function endpointList(source: Source): readonly string[] {
   let items: unknown[];
-  if (typeof source.value === 'string') items = source.value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (typeof source.value === 'string')
+    items = source.value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
   else if (Array.isArray(source.value)) items = source.value;
   else throw new Invalid(`must be an array of URLs or a comma-separated string, got ${describe(source.value)}`);
   return items.map((item, i) => {
     const url = typeof item === 'string' ? item.trim() : '';
     const match = /^(https?):\/\/([^/]+)\/?$/.exec(url);
-    if (!match || splitHostPort(match[2]!) === null) throw new Invalid(`item ${i} must be http://host:port or https://host:port, got ${describe(item)}`);
+    if (!match || splitHostPort(match[2]!) === null)
+      throw new Invalid(`item ${i} must be http://host:port or https://host:port, got ${describe(item)}`);
     return url.replace(/\/$/, '');
   });
 }
@@ -303,7 +314,8 @@ function readTomlFile(path: string): Record<string, unknown> {
     // Big integers arrive as bigint so that they are rejected, not rounded.
     return parseToml(source, { integersAsBigInt: 'asNeeded', unsafeKeyBehaviour: 'throw' });
   } catch (err) {
-    const detail = err instanceof TomlError ? `line ${err.line}, column ${err.column}: ${err.message.split('\n')[0]}` : String(err);
+    const detail =
+      err instanceof TomlError ? `line ${err.line}, column ${err.column}: ${err.message.split('\n')[0]}` : String(err);
     throw new ConfigError(undefined, `config file ${path} is not valid TOML (${detail})`);
   }
 }
@@ -330,9 +342,14 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Bro
 
   if (configFile !== null) {
     const table = readTomlFile(configFile);
-    const unknown = Object.keys(table).filter((k) => !Object.hasOwn(SPECS, k)).sort();
+    const unknown = Object.keys(table)
+      .filter((k) => !Object.hasOwn(SPECS, k))
+      .sort();
     if (unknown.length > 0) {
-      const others = unknown.slice(1).map((k) => `"${k}"`).join(', ');
+      const others = unknown
+        .slice(1)
+        .map((k) => `"${k}"`)
+        .join(', ');
       throw new ConfigError(unknown[0], `unknown key${others ? ` (also unknown: ${others})` : ''}`, configFile);
     }
     for (const key of CONFIG_KEYS) {
@@ -350,13 +367,22 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Bro
 
   const { host, port } = splitHostPort(values.address)!;
   if (values.storage === 'etcd' && values.advertise_address === '' && (host === '0.0.0.0' || host === '::')) {
-    throw new ConfigError('advertise_address', `must be set when address listens on every interface (${values.address}): other brokers forward writes to it`);
+    throw new ConfigError(
+      'advertise_address',
+      `must be set when address listens on every interface (${values.address}): other brokers forward writes to it`,
+    );
   }
   if (values.max_body_bytes_in_flight !== 0 && values.max_body_bytes_in_flight < values.max_metadata_body_bytes) {
-    throw new ConfigError('max_body_bytes_in_flight', `must be 0 or at least max_metadata_body_bytes (${values.max_metadata_body_bytes}): a restore of that size must fit`);
+    throw new ConfigError(
+      'max_body_bytes_in_flight',
+      `must be 0 or at least max_metadata_body_bytes (${values.max_metadata_body_bytes}): a restore of that size must fit`,
+    );
   }
   if ((values.etcd_cert_file === '') !== (values.etcd_key_file === '')) {
-    throw new ConfigError(values.etcd_cert_file === '' ? 'etcd_cert_file' : 'etcd_key_file', 'etcd_cert_file and etcd_key_file go together');
+    throw new ConfigError(
+      values.etcd_cert_file === '' ? 'etcd_cert_file' : 'etcd_key_file',
+      'etcd_cert_file and etcd_key_file go together',
+    );
   }
   return Object.freeze({
     address: values.address,
@@ -374,7 +400,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Bro
     debug: values.debug,
     apiToken: values.api_token,
     maxMetadataBodyBytes: values.max_metadata_body_bytes,
-    maxBodyBytesInFlight: values.max_body_bytes_in_flight === 0 ? values.max_metadata_body_bytes + (64 << 20) : values.max_body_bytes_in_flight,
+    maxBodyBytesInFlight:
+      values.max_body_bytes_in_flight === 0
+        ? values.max_metadata_body_bytes + (64 << 20)
+        : values.max_body_bytes_in_flight,
     minBodyBytesPerSecond: values.min_body_bytes_per_second,
     idleTimeoutSeconds: values.idle_timeout_seconds,
     readerThreads: values.reader_threads,

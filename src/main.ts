@@ -23,11 +23,18 @@ function isLoopback(host: string): boolean {
 
 async function run(config: BrokerConfig, log: Logger): Promise<void> {
   if (!config.apiToken && !isLoopback(config.host)) {
-    log.warn({ address: config.address }, 'listening beyond loopback without api_token: anyone who can reach this port can change the metadata');
+    log.warn(
+      { address: config.address },
+      'listening beyond loopback without api_token: anyone who can reach this port can change the metadata',
+    );
   }
   const metrics = new BrokerMetrics();
   const backend = await ThreadedBackend.start({
-    settings: { failureTtl: config.failureTtl, failureQuorum: config.failureQuorum, migrationLimit: config.migrationLimit },
+    settings: {
+      failureTtl: config.failureTtl,
+      failureQuorum: config.failureQuorum,
+      migrationLimit: config.migrationLimit,
+    },
     metaFilename: config.metaFilename,
     recoverFromMetaFile: config.recoverFromMetaFile,
     autoUpdateMetaFile: config.autoUpdateMetaFile,
@@ -45,7 +52,8 @@ async function run(config: BrokerConfig, log: Logger): Promise<void> {
       else if (event.kind === 'etcdCommit') metrics.observeEtcdCommit(event.seconds);
       else if (event.kind === 'watchLag') metrics.setWatchLag(event.revisions, event.staleSeconds);
       else if (event.kind === 'role') {
-        if (metrics.setRole(event.role)) log.info({ role: event.role, leader: event.leader?.url ?? null }, 'role changed');
+        if (metrics.setRole(event.role))
+          log.info({ role: event.role, leader: event.leader?.url ?? null }, 'role changed');
       }
     },
     onCommandTimings: (timings, roundTripMs) => {
@@ -74,7 +82,9 @@ async function run(config: BrokerConfig, log: Logger): Promise<void> {
     // The Redis client is loaded on first use: epoch recovery is rare.
     fetchProxyEpochs: async (addresses) => {
       const { fetchProxyEpochs } = await import('./recovery.js');
-      return fetchProxyEpochs(addresses, 1000, (address, reason) => log.warn({ proxy: address, reason }, 'proxy did not answer UMCTL GETEPOCH'));
+      return fetchProxyEpochs(addresses, 1000, (address, reason) =>
+        log.warn({ proxy: address, reason }, 'proxy did not answer UMCTL GETEPOCH'),
+      );
     },
     renderMetrics: async () => {
       metrics.setSnapshotGeneration(backend.generation());

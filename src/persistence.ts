@@ -127,7 +127,11 @@ function syncDirectory(dir: string, path: string): void {
     // Some file systems cannot fsync a directory; there is nothing more to do there.
     const code = errorCode(err);
     if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR') {
-      throw new MetaFileError(path, `wrote metadata file ${path} but cannot sync its directory ${dir}: ${errorMessage(err)}`, err);
+      throw new MetaFileError(
+        path,
+        `wrote metadata file ${path} but cannot sync its directory ${dir}: ${errorMessage(err)}`,
+        err,
+      );
     }
   } finally {
     if (fd !== undefined) closeSync(fd);
@@ -140,7 +144,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** The first problem with the document's top level, or null. Nested shapes are the restore's concern. */
 function topLevelProblem(doc: Record<string, unknown>): string | null {
-  if (!Number.isSafeInteger(doc.global_epoch) || (doc.global_epoch as number) < 0) return '"global_epoch" is not a non-negative integer';
+  if (!Number.isSafeInteger(doc.global_epoch) || (doc.global_epoch as number) < 0)
+    return '"global_epoch" is not a non-negative integer';
   if (!isRecord(doc.clusters)) return '"clusters" is not an object';
   if (!isRecord(doc.all_proxies)) return '"all_proxies" is not an object';
   if (!Array.isArray(doc.failed_proxies) || !doc.failed_proxies.every((a) => typeof a === 'string')) {
@@ -180,7 +185,11 @@ export function loadMetaFile(path: string): MetaDocument | null {
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new MetaFileError(path, `metadata file ${path} is corrupt (${bytes.length} bytes, not valid JSON: ${errorMessage(err)})`, err);
+    throw new MetaFileError(
+      path,
+      `metadata file ${path} is corrupt (${bytes.length} bytes, not valid JSON: ${errorMessage(err)})`,
+      err,
+    );
   }
   if (!isRecord(doc)) throw new MetaFileError(path, `metadata file ${path} is corrupt: it does not hold a JSON object`);
   if (doc.version !== META_VERSION) {

@@ -34,7 +34,12 @@ export async function replicateOnce(
   return Promise.all(addresses.map((address) => putMetadata(address, payload, opts.token, timeoutMs)));
 }
 
-function putMetadata(address: string, payload: Buffer, token: string | undefined, timeoutMs: number): Promise<ReplicationResult> {
+function putMetadata(
+  address: string,
+  payload: Buffer,
+  token: string | undefined,
+  timeoutMs: number,
+): Promise<ReplicationResult> {
   return new Promise((resolve) => {
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
@@ -59,7 +64,14 @@ function putMetadata(address: string, payload: Buffer, token: string | undefined
 
     try {
       // No keep-alive agent: one exchange per interval, and nothing stays open afterwards.
-      const options = { host: target.host, port: target.port, path: '/api/v2/metadata', method: 'PUT', headers, agent: false };
+      const options = {
+        host: target.host,
+        port: target.port,
+        path: '/api/v2/metadata',
+        method: 'PUT',
+        headers,
+        agent: false,
+      };
       const req = request(options, (res) => {
         const status = res.statusCode ?? 0;
         let text = '';

@@ -15,7 +15,9 @@ const root = repoRoot();
 const domain = join(root, 'src', 'domain');
 
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 test('src/domain imports only src/domain: no HTTP, thread, file or network code', () => {
@@ -68,7 +70,8 @@ export function folderCycles(graph: ReadonlyMap<string, ReadonlySet<string>>): s
     state.set(node, 'open');
     path.push(node);
     for (const next of graph.get(node) ?? []) {
-      if (state.get(next) === 'open') cycles.push([...path.slice(path.indexOf(next)), next].map((f) => f || 'src').join(' -> '));
+      if (state.get(next) === 'open')
+        cycles.push([...path.slice(path.indexOf(next)), next].map((f) => f || 'src').join(' -> '));
       else if (!state.has(next)) visit(next);
     }
     path.pop();
@@ -79,8 +82,25 @@ export function folderCycles(graph: ReadonlyMap<string, ReadonlySet<string>>): s
 }
 
 test('folderCycles finds a cycle and accepts a chain', () => {
-  assert.deepEqual(folderCycles(new Map([['a', new Set(['b'])], ['b', new Set(['a'])]])), ['a -> b -> a']);
-  assert.deepEqual(folderCycles(new Map([['a', new Set(['b'])], ['b', new Set(['c'])], ['c', new Set()]])), []);
+  assert.deepEqual(
+    folderCycles(
+      new Map([
+        ['a', new Set(['b'])],
+        ['b', new Set(['a'])],
+      ]),
+    ),
+    ['a -> b -> a'],
+  );
+  assert.deepEqual(
+    folderCycles(
+      new Map([
+        ['a', new Set(['b'])],
+        ['b', new Set(['c'])],
+        ['c', new Set()],
+      ]),
+    ),
+    [],
+  );
 });
 
 test('imports between src/ folders all point one way: no folder imports from one that imports it back', () => {

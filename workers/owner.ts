@@ -15,7 +15,14 @@ import { createLogger } from '../src/log.js';
 import { OwnerEngine } from '../src/owner/engine.js';
 import { loadMetaFile, removeStaleTempFiles } from '../src/persistence.js';
 import { replicateOnce } from '../src/replication.js';
-import type { CommandReply, OwnerInbound, OwnerOptions, OwnerOutbound, RestoreOutcome, RestoreTask } from '../src/rpc/messages.js';
+import type {
+  CommandReply,
+  OwnerInbound,
+  OwnerOptions,
+  OwnerOutbound,
+  RestoreOutcome,
+  RestoreTask,
+} from '../src/rpc/messages.js';
 import type { MetaDocument } from '../src/domain/types.js';
 import { nowSeconds } from '../src/service/clock.js';
 import { ReplySlotWriter } from '../src/rpc/reply-slot.js';
@@ -45,11 +52,22 @@ async function storeFromMetaFile(): Promise<MutableStore | null> {
     // The schemas are loaded only here: they cost a noticeable part of start-up.
     const { parseMetaDocument } = await import('../src/wire/schemas.js');
     const store = storeFromValidDocument(parseMetaDocument(document), nowSeconds());
-    log.info({ file: options.metaFilename, globalEpoch: store.globalEpoch, clusters: store.clusters.size, proxies: store.proxies.size }, 'recovered metadata');
+    log.info(
+      {
+        file: options.metaFilename,
+        globalEpoch: store.globalEpoch,
+        clusters: store.clusters.size,
+        proxies: store.proxies.size,
+      },
+      'recovered metadata',
+    );
     return store;
   } catch (err) {
     if (err instanceof BrokerError) {
-      throw new Error(`metadata file ${options.metaFilename} is not usable (${err.code}): ${err.message}; it was left untouched`, { cause: err });
+      throw new Error(
+        `metadata file ${options.metaFilename} is not usable (${err.code}): ${err.message}; it was left untouched`,
+        { cause: err },
+      );
     }
     throw err;
   }
@@ -60,7 +78,8 @@ async function startFileMode(): Promise<OwnerEngine> {
   const engine = new OwnerEngine(store, new SnapshotPublisher(options.buffers, store), fileStorage, engineOptions);
   if (options.autoUpdateMetaFile || options.updateMetaFileIntervalSec > 0) {
     const removed = removeStaleTempFiles(options.metaFilename);
-    if (removed.length > 0) log.info({ files: removed }, 'removed temporary metadata files left by a process that died while writing');
+    if (removed.length > 0)
+      log.info({ files: removed }, 'removed temporary metadata files left by a process that died while writing');
   }
   return engine;
 }
@@ -73,7 +92,8 @@ async function startEtcdMode(etcdOptions: NonNullable<OwnerOptions['etcd']>): Pr
     onRole: (role, leader) => post({ type: 'event', event: { kind: 'role', role, leader } }),
     onChanged: (changes) => post({ type: 'changed', changes }),
     onCommit: (seconds) => post({ type: 'event', event: { kind: 'etcdCommit', seconds } }),
-    onWatchLag: (revisions, staleSeconds) => post({ type: 'event', event: { kind: 'watchLag', revisions, staleSeconds } }),
+    onWatchLag: (revisions, staleSeconds) =>
+      post({ type: 'event', event: { kind: 'watchLag', revisions, staleSeconds } }),
   });
   etcd = storage;
   const { store, revision } = await storage.load();
@@ -116,7 +136,14 @@ let restoring = false;
  * megabytes; only the swap then takes the command queue. One at a time.
  */
 function restore(id: number, body: ArrayBuffer): void {
-  const refuse = (reply: CommandReply) => post({ type: 'reply', id, reply, changes: null, timings: { kind: 'refused', applyMs: 0, persistMs: 0, publishMs: 0 } });
+  const refuse = (reply: CommandReply) =>
+    post({
+      type: 'reply',
+      id,
+      reply,
+      changes: null,
+      timings: { kind: 'refused', applyMs: 0, persistMs: 0, publishMs: 0 },
+    });
   if (restoring) return refuse({ ok: false, generation: engine.generation, error: { code: 'RESTORE_IN_PROGRESS' } });
   restoring = true;
   const started = performance.now();
@@ -136,12 +163,16 @@ function restore(id: number, body: ArrayBuffer): void {
     const document = JSON.parse(outcome.json) as MetaDocument;
     void engine
       .execute({ kind: 'restore', document, checked: true })
-      .then(({ reply, changes, timings }) => post({ type: 'reply', id, reply, changes, timings: { ...timings, applyMs: timings.applyMs + checkMs } }))
+      .then(({ reply, changes, timings }) =>
+        post({ type: 'reply', id, reply, changes, timings: { ...timings, applyMs: timings.applyMs + checkMs } }),
+      )
       .finally(() => (restoring = false));
   };
   worker.once('message', finish);
   worker.once('error', (err) => finish({ ok: false, error: { code: 'INTERNAL_ERROR' }, bug: err.message }));
-  worker.once('exit', (code) => finish({ ok: false, error: { code: 'INTERNAL_ERROR' }, bug: `restore worker exited with code ${code}` }));
+  worker.once('exit', (code) =>
+    finish({ ok: false, error: { code: 'INTERNAL_ERROR' }, bug: `restore worker exited with code ${code}` }),
+  );
 }
 
 port.on('message', (message: OwnerInbound) => {
@@ -182,7 +213,9 @@ timers.push(
   }, 1000),
 );
 if (!options.etcd && options.updateMetaFileIntervalSec > 0) {
-  timers.push(setInterval(() => void engine.serial(() => writeFile('periodic')), options.updateMetaFileIntervalSec * 1000));
+  timers.push(
+    setInterval(() => void engine.serial(() => writeFile('periodic')), options.updateMetaFileIntervalSec * 1000),
+  );
 }
 if (options.syncMetaIntervalSec > 0 && options.replicaAddresses.length > 0) {
   let syncing = false;
@@ -195,7 +228,10 @@ if (options.syncMetaIntervalSec > 0 && options.replicaAddresses.length > 0) {
         .then((results) => {
           for (const r of results) {
             if (r.ok) continue;
-            post({ type: 'event', event: { kind: 'replicationFailure', address: r.address, message: r.error ?? 'failed' } });
+            post({
+              type: 'event',
+              event: { kind: 'replicationFailure', address: r.address, message: r.error ?? 'failed' },
+            });
             log.warn({ replica: r.address, err: r.error }, 'replication failed; retrying at the next interval');
           }
         })

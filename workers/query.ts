@@ -19,5 +19,10 @@ const reader = new SnapshotReader(data.buffers);
 
 export default function answer(q: QueryRequest): ReaderReply {
   const { store, generation } = reader.refresh();
-  return { generation, body: answerQuery(store, q, data.settings), deps: queryDeps(store, q), epochTemplate: isEpochTemplate(store, q) };
+  return {
+    generation,
+    body: answerQuery(store, q, data.settings),
+    deps: queryDeps(store, q),
+    epochTemplate: isEpochTemplate(store, q),
+  };
 }

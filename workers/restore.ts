@@ -21,6 +21,9 @@ try {
   // JSON, not the object: JSON.parse keeps a key such as `__proto__` an own property.
   outcome = { ok: true, json: JSON.stringify(storeToDocument(storeFromValidDocument(document, task.now))) };
 } catch (err) {
-  outcome = err instanceof BrokerError ? { ok: false, error: err.toWire() } : { ok: false, error: { code: 'INTERNAL_ERROR' }, bug: String(err) };
+  outcome =
+    err instanceof BrokerError
+      ? { ok: false, error: err.toWire() }
+      : { ok: false, error: { code: 'INTERNAL_ERROR' }, bug: String(err) };
 }
 parentPort!.postMessage(outcome);

@@ -56,8 +56,10 @@ export const HINTS: Readonly<Record<ErrorCode, string>> = {
   RESTORE_IN_PROGRESS: 'another restore is being checked or applied: retry once it is answered.',
   PERSISTENCE_IO_ERROR:
     'the broker could not write its metadata file (disk full? read-only?): check its logs, fix the disk, retry.',
-  NO_LEADER: 'no broker leads the etcd group right now (an election is under way, or etcd lost its quorum): retry in a few seconds.',
-  NOT_LEADER: 'the broker lost its leadership during the write and changed nothing: retry, any broker forwards to the new leader.',
+  NO_LEADER:
+    'no broker leads the etcd group right now (an election is under way, or etcd lost its quorum): retry in a few seconds.',
+  NOT_LEADER:
+    'the broker lost its leadership during the write and changed nothing: retry, any broker forwards to the new leader.',
   STORAGE_UNAVAILABLE:
     'etcd did not confirm the change in time; it may or may not have been applied: check with a read, then retry.',
   INTERNAL_ERROR:

@@ -40,7 +40,11 @@ export class AllocationIndex {
   /** Re-evaluates whether the proxy at `address` is free and healthy. */
   proxyTouched(address: string): void {
     const proxy = this.store.proxies.get(address);
-    const free = proxy !== undefined && proxy.cluster === null && !this.store.failedProxies.has(address) && !this.store.failures.has(address);
+    const free =
+      proxy !== undefined &&
+      proxy.cluster === null &&
+      !this.store.failedProxies.has(address) &&
+      !this.store.failures.has(address);
     const listed = this.listedHost.get(address);
     if (listed !== undefined && (!free || listed !== proxy.host)) {
       const list = this.freeByHost.get(listed)!;

@@ -72,7 +72,9 @@ function checkClusterSlots(cluster: ClusterStore, problems: Problems): void {
         if (!here) problems.push(`cluster ${name}: chunk ${ci} part ${part} holds a migration that belongs elsewhere`);
         const peerPart = m.is_migrating ? `${di}.${dp}` : `${si}.${sp}`;
         if (!entries.has(`${peerPart} ${migrationKey(m, !m.is_migrating)}`)) {
-          problems.push(`cluster ${name}: chunk ${ci} part ${part} has a migration without its ${m.is_migrating ? 'importing' : 'migrating'} side`);
+          problems.push(
+            `cluster ${name}: chunk ${ci} part ${part} has a migration without its ${m.is_migrating ? 'importing' : 'migrating'} side`,
+          );
         }
         if (m.is_migrating) claim(m.range_list, `chunk ${ci} part ${part} migrating slots`);
       }
@@ -98,8 +100,12 @@ function checkNames(store: MetaStore, problems: Problems): void {
     else if (cluster.name !== key) problems.push(`cluster ${key}: its record names ${shownName(cluster.name)}`);
     cluster.chunks.forEach((chunk, ci) => {
       const where = `cluster ${key} chunk ${ci}`;
-      chunk.proxy_addresses.forEach((a, i) => !isPathSafeName(a) && problems.push(`${where}: ${nameProblem(`proxy_addresses[${i}]`, a)}`));
-      chunk.node_addresses.forEach((a, i) => !isPathSafeName(a) && problems.push(`${where}: ${nameProblem(`node_addresses[${i}]`, a)}`));
+      chunk.proxy_addresses.forEach(
+        (a, i) => !isPathSafeName(a) && problems.push(`${where}: ${nameProblem(`proxy_addresses[${i}]`, a)}`),
+      );
+      chunk.node_addresses.forEach(
+        (a, i) => !isPathSafeName(a) && problems.push(`${where}: ${nameProblem(`node_addresses[${i}]`, a)}`),
+      );
       chunk.hosts.forEach((h, i) => !isPathSafeName(h) && problems.push(`${where}: ${nameProblem(`hosts[${i}]`, h)}`));
       checkTagAddresses(chunk.stable_slots[0], where, problems);
       checkTagAddresses(chunk.stable_slots[1], where, problems);
@@ -113,7 +119,8 @@ function checkNames(store: MetaStore, problems: Problems): void {
   }
   for (const [address, proxy] of store.proxies) {
     if (problems.full) return;
-    if (!isValidProxyAddress(address)) problems.push(`all_proxies: ${nameProblem('proxy address', address)} and be host:port`);
+    if (!isValidProxyAddress(address))
+      problems.push(`all_proxies: ${nameProblem('proxy address', address)} and be host:port`);
     proxy.node_addresses.forEach((node, i) => {
       if (!isPathSafeName(node)) problems.push(`proxy ${address}: ${nameProblem(`node_addresses[${i}]`, node)}`);
     });
@@ -121,7 +128,8 @@ function checkNames(store: MetaStore, problems: Problems): void {
   }
   for (const address of store.failedProxies) {
     if (problems.full) return;
-    if (!isValidProxyAddress(address)) problems.push(`failed_proxies: ${nameProblem('address', address)} and be host:port`);
+    if (!isValidProxyAddress(address))
+      problems.push(`failed_proxies: ${nameProblem('address', address)} and be host:port`);
   }
   for (const [address, reports] of store.failures) {
     if (problems.full) return;
@@ -142,13 +150,16 @@ export function checkMetadata(store: MetaStore): string[] {
   if (problems.length > 0) return [...problems];
   // Forced epochs stop at MAX_EPOCH; the changes after one go past it, and the
   // broker must still restore its own document. Only inexact numbers are refused.
-  if (!Number.isSafeInteger(store.globalEpoch)) problems.push(`global_epoch ${store.globalEpoch} is not an exact integer`);
+  if (!Number.isSafeInteger(store.globalEpoch))
+    problems.push(`global_epoch ${store.globalEpoch} is not an exact integer`);
   for (const [address, proxy] of store.proxies) {
-    if (proxy.proxy_address !== address) problems.push(`proxy ${address}: its record names ${shownName(proxy.proxy_address)}`);
+    if (proxy.proxy_address !== address)
+      problems.push(`proxy ${address}: its record names ${shownName(proxy.proxy_address)}`);
   }
   const chunkOf = new Map<string, string>();
   for (const [key, cluster] of store.clusters) {
-    if (cluster.epoch > store.globalEpoch) problems.push(`cluster ${key}: epoch ${cluster.epoch} is beyond global_epoch ${store.globalEpoch}`);
+    if (cluster.epoch > store.globalEpoch)
+      problems.push(`cluster ${key}: epoch ${cluster.epoch} is beyond global_epoch ${store.globalEpoch}`);
     if (problems.full) break;
     cluster.chunks.forEach((chunk, ci) => {
       for (let side = 0; side < 2; side++) {
@@ -163,7 +174,8 @@ export function checkMetadata(store: MetaStore): string[] {
           continue;
         }
         if (proxy.cluster !== key) problems.push(`${where}: proxy ${address} says its cluster is ${proxy.cluster}`);
-        if (proxy.host !== chunk.hosts[side]) problems.push(`${where}: host of ${address} is ${proxy.host}, the chunk says ${chunk.hosts[side]}`);
+        if (proxy.host !== chunk.hosts[side])
+          problems.push(`${where}: host of ${address} is ${proxy.host}, the chunk says ${chunk.hosts[side]}`);
         const nodes = [chunk.node_addresses[side * 2], chunk.node_addresses[side * 2 + 1]];
         if (nodes[0] !== proxy.node_addresses[0] || nodes[1] !== proxy.node_addresses[1]) {
           problems.push(`${where}: node addresses of ${address} differ from the proxy's`);
@@ -174,7 +186,8 @@ export function checkMetadata(store: MetaStore): string[] {
   }
   for (const [address, proxy] of store.proxies) {
     if (proxy.cluster === null) continue;
-    if (!store.clusters.has(proxy.cluster)) problems.push(`proxy ${address}: its cluster ${proxy.cluster} does not exist`);
+    if (!store.clusters.has(proxy.cluster))
+      problems.push(`proxy ${address}: its cluster ${proxy.cluster} does not exist`);
     else if (!chunkOf.has(address)) problems.push(`proxy ${address}: not in any chunk of cluster ${proxy.cluster}`);
     if (problems.full) break;
   }

@@ -11,7 +11,10 @@ export function hasRunningMigration(cluster: ClusterStore): boolean {
  * in chunk order get consecutive ranges: SLOT_NUM / masters each, the first
  * SLOT_NUM % masters one more.
  */
-export function newChunks(pairs: readonly (readonly [ProxyResource, ProxyResource])[], withSlots: boolean): ChunkStore[] {
+export function newChunks(
+  pairs: readonly (readonly [ProxyResource, ProxyResource])[],
+  withSlots: boolean,
+): ChunkStore[] {
   const masters = pairs.length * 2;
   const average = Math.floor(SLOT_NUM / masters);
   const remainder = SLOT_NUM - average * masters;

@@ -4,8 +4,24 @@
  * committed, or throws and the store is rolled back to exactly what it was
  * (except PartialFailure, whose changes stand by design).
  */
-import { applyAddCluster, applyAddNodes, applyBalanceMasters, applyChangeConfig, applyDeleteFreeNodes, applyRemoveCluster, applyScaleNodes } from './commands/clusters.js';
-import type { AddCluster, AddNodes, BalanceMasters, ChangeConfig, DeleteFreeNodes, RemoveCluster, ScaleNodes } from './commands/clusters.js';
+import {
+  applyAddCluster,
+  applyAddNodes,
+  applyBalanceMasters,
+  applyChangeConfig,
+  applyDeleteFreeNodes,
+  applyRemoveCluster,
+  applyScaleNodes,
+} from './commands/clusters.js';
+import type {
+  AddCluster,
+  AddNodes,
+  BalanceMasters,
+  ChangeConfig,
+  DeleteFreeNodes,
+  RemoveCluster,
+  ScaleNodes,
+} from './commands/clusters.js';
 import { applyForceEpoch, applyRecoverEpoch } from './commands/epoch.js';
 import type { ForceEpoch, RecoverEpoch } from './commands/epoch.js';
 import { applyFailover } from './commands/failover.js';
@@ -22,7 +38,26 @@ import { Draft, replaceStore, storeFromDocument } from './store.js';
 import type { ChangeSet } from './store.js';
 import type { MutableStore, NodeView, ProxyView } from './types.js';
 
-export type { AddCluster, AddFailure, AddNodes, AddProxy, BalanceMasters, ChangeConfig, CommitMigration, DeleteFreeNodes, Expand, Failover, ForceEpoch, PruneFailures, RecoverEpoch, RemoveCluster, RemoveProxy, Restore, ScaleNodes, Shrink };
+export type {
+  AddCluster,
+  AddFailure,
+  AddNodes,
+  AddProxy,
+  BalanceMasters,
+  ChangeConfig,
+  CommitMigration,
+  DeleteFreeNodes,
+  Expand,
+  Failover,
+  ForceEpoch,
+  PruneFailures,
+  RecoverEpoch,
+  RemoveCluster,
+  RemoveProxy,
+  Restore,
+  ScaleNodes,
+  Shrink,
+};
 
 export type Command =
   | AddProxy
@@ -66,37 +101,37 @@ export function unreachable(value: never): never {
 function dispatch(draft: Draft, cmd: Command, ctx: CommandContext): CommandValue {
   switch (cmd.kind) {
     case 'addProxy':
-      return applyAddProxy(draft, cmd), null;
+      return (applyAddProxy(draft, cmd), null);
     case 'removeProxy':
-      return applyRemoveProxy(draft, cmd), null;
+      return (applyRemoveProxy(draft, cmd), null);
     case 'addFailure':
-      return applyAddFailure(draft, cmd, ctx.now), null;
+      return (applyAddFailure(draft, cmd, ctx.now), null);
     case 'pruneFailures':
       return applyPruneFailures(draft, cmd, ctx.now);
     case 'addCluster':
-      return applyAddCluster(draft, cmd), null;
+      return (applyAddCluster(draft, cmd), null);
     case 'removeCluster':
-      return applyRemoveCluster(draft, cmd), null;
+      return (applyRemoveCluster(draft, cmd), null);
     case 'addNodes':
       return applyAddNodes(draft, cmd, ctx.migrationLimit);
     case 'scaleNodes':
       return applyScaleNodes(draft, cmd, ctx.migrationLimit);
     case 'deleteFreeNodes':
-      return applyDeleteFreeNodes(draft, cmd), null;
+      return (applyDeleteFreeNodes(draft, cmd), null);
     case 'balanceMasters':
-      return applyBalanceMasters(draft, cmd), null;
+      return (applyBalanceMasters(draft, cmd), null);
     case 'changeConfig':
-      return applyChangeConfig(draft, cmd), null;
+      return (applyChangeConfig(draft, cmd), null);
     case 'expand':
-      return applyExpand(draft, cmd), null;
+      return (applyExpand(draft, cmd), null);
     case 'shrink':
-      return applyShrink(draft, cmd), null;
+      return (applyShrink(draft, cmd), null);
     case 'commitMigration':
-      return applyCommitMigration(draft, cmd), null;
+      return (applyCommitMigration(draft, cmd), null);
     case 'failover':
       return applyFailover(draft, cmd, ctx.migrationLimit);
     case 'forceEpoch':
-      return applyForceEpoch(draft, cmd), null;
+      return (applyForceEpoch(draft, cmd), null);
     case 'recoverEpoch':
       return applyRecoverEpoch(draft, cmd);
     case 'restore':
@@ -150,7 +185,12 @@ export function prepareCommand(store: MutableStore, cmd: Command, ctx: CommandCo
       replacement = cmd.checked ? storeFromDocument(cmd.document) : storeFromValidDocument(cmd.document, ctx.now);
     } catch (err) {
       if (!(err instanceof BrokerError)) throw err;
-      return { outcome: { ok: false, error: err.toWire(), changes: null }, next: store, replacesStore: false, ...NOTHING_TO_DO };
+      return {
+        outcome: { ok: false, error: err.toWire(), changes: null },
+        next: store,
+        replacesStore: false,
+        ...NOTHING_TO_DO,
+      };
     }
     return {
       outcome: { ok: true, value: null, changes: ALL_CHANGED },
@@ -168,14 +208,22 @@ export function prepareCommand(store: MutableStore, cmd: Command, ctx: CommandCo
   } catch (err) {
     if (!(err instanceof PartialFailure)) {
       draft.rollback();
-      if (err instanceof BrokerError) return { outcome: { ok: false, error: err.toWire(), changes: null }, next: store, replacesStore: false, ...NOTHING_TO_DO };
+      if (err instanceof BrokerError)
+        return {
+          outcome: { ok: false, error: err.toWire(), changes: null },
+          next: store,
+          replacesStore: false,
+          ...NOTHING_TO_DO,
+        };
       throw err;
     }
     partial = err;
   }
   // A command that wrote nothing (a report on an unknown address) has nothing to persist or publish.
   const changes = draft.untouched ? null : draft.changes();
-  const outcome: CommandOutcome = partial ? { ok: false, error: partial.toWire(), changes } : { ok: true, value, changes };
+  const outcome: CommandOutcome = partial
+    ? { ok: false, error: partial.toWire(), changes }
+    : { ok: true, value, changes };
   return { outcome, next: store, replacesStore: false, commit: () => draft.commit(), rollback: () => draft.rollback() };
 }
 
@@ -186,7 +234,12 @@ export function prepareCommand(store: MutableStore, cmd: Command, ctx: CommandCo
 export type BeforeCommit = (store: MutableStore) => void;
 
 /** Applies and commits one command synchronously (tests, the in-process backend). */
-export function applyCommand(store: MutableStore, cmd: Command, ctx: CommandContext, beforeCommit?: BeforeCommit): CommandOutcome {
+export function applyCommand(
+  store: MutableStore,
+  cmd: Command,
+  ctx: CommandContext,
+  beforeCommit?: BeforeCommit,
+): CommandOutcome {
   const prepared = prepareCommand(store, cmd, ctx);
   if (prepared.outcome.changes === null) return prepared.outcome;
   try {

@@ -76,4 +76,3 @@ export class BrokerError extends Error {
  * keeps the takeover).
  */
 export class PartialFailure extends BrokerError {}
-

@@ -2,7 +2,10 @@
 import { compareBytes } from './names.js';
 import type { MetaStore } from './types.js';
 
-const sortedKeysCache = new WeakMap<ReadonlyMap<string, unknown>, { readonly revision: number; readonly keys: readonly string[] }>();
+const sortedKeysCache = new WeakMap<
+  ReadonlyMap<string, unknown>,
+  { readonly revision: number; readonly keys: readonly string[] }
+>();
 
 /** Keys in ascending byte order, cached per map until keys are added or removed. */
 export function sortedKeys(map: ReadonlyMap<string, unknown>, keysRevision: number): readonly string[] {

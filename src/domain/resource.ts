@@ -21,7 +21,8 @@ export function hostsThatCannotFail(store: MutableStore, migrationLimit: number)
   for (const host of hosts) {
     const draft = new Draft(store);
     try {
-      for (const address of byHost.get(host)!.sort(compareBytes)) applyFailover(draft, { kind: 'failover', address }, migrationLimit);
+      for (const address of byHost.get(host)!.sort(compareBytes))
+        applyFailover(draft, { kind: 'failover', address }, migrationLimit);
     } catch (err) {
       if (!(err instanceof BrokerError) || err.code !== 'NO_AVAILABLE_RESOURCE') {
         draft.rollback();

@@ -39,7 +39,9 @@ export function storeFromDocument(doc: MetaDocument): MutableStore {
 
 export function storeToDocument(store: MetaStore): MetaDocument {
   // Own properties even for an address such as `__proto__`, which `failures[address] =` would drop.
-  const failures = Object.fromEntries([...store.failures].map(([address, reports]) => [address, Object.fromEntries(reports)]));
+  const failures = Object.fromEntries(
+    [...store.failures].map(([address, reports]) => [address, Object.fromEntries(reports)]),
+  );
   return {
     version: store.version,
     global_epoch: store.globalEpoch,

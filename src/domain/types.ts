@@ -20,10 +20,7 @@ export interface MigrationMeta {
   readonly dst_node_address: string;
 }
 
-export type SlotRangeTag =
-  | 'None'
-  | { readonly Migrating: MigrationMeta }
-  | { readonly Importing: MigrationMeta };
+export type SlotRangeTag = 'None' | { readonly Migrating: MigrationMeta } | { readonly Importing: MigrationMeta };
 
 export interface SlotRange {
   readonly range_list: RangeList;

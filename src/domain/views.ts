@@ -69,7 +69,9 @@ export function limitMigration(cluster: ClusterStore, limit: number): ClusterSto
   }
   if (!running) return cluster;
 
-  const stable = cluster.chunks.map((c) => [c.stable_slots[0], c.stable_slots[1]] as [SlotRange | null, SlotRange | null]);
+  const stable = cluster.chunks.map(
+    (c) => [c.stable_slots[0], c.stable_slots[1]] as [SlotRange | null, SlotRange | null],
+  );
   const migrating = cluster.chunks.map(() => [[], []] as [MigrationSlotRangeStore[], MigrationSlotRangeStore[]]);
   const outPerSource = new Set<string>();
   let shown = 0;
@@ -163,12 +165,26 @@ export function getProxyView(store: MetaStore, address: string, migrationLimit: 
   if (!proxy) return null;
   const cluster = proxy.cluster === null ? undefined : store.clusters.get(proxy.cluster);
   if (!cluster) {
-    return { address, epoch: store.globalEpoch, nodes: [], free_nodes: [...proxy.node_addresses], peers: [], clusters_config: {} };
+    return {
+      address,
+      epoch: store.globalEpoch,
+      nodes: [],
+      free_nodes: [...proxy.node_addresses],
+      peers: [],
+      clusters_config: {},
+    };
   }
   const view = clusterView(cluster, migrationLimit);
   const nodes = view.nodes.filter((n) => n.proxy_address === address);
   if (nodes.length === 0) {
-    return { address, epoch: view.epoch, nodes: [], free_nodes: [...proxy.node_addresses], peers: [], clusters_config: { [cluster.name]: cluster.config } };
+    return {
+      address,
+      epoch: view.epoch,
+      nodes: [],
+      free_nodes: [...proxy.node_addresses],
+      peers: [],
+      clusters_config: { [cluster.name]: cluster.config },
+    };
   }
   const peers: PeerProxyView[] = [];
   let current: { proxy_address: string; cluster_name: string; slots: SlotRange[] } | null = null;
@@ -180,5 +196,12 @@ export function getProxyView(store: MetaStore, address: string, migrationLimit: 
     }
     current.slots.push(...node.slots);
   }
-  return { address, epoch: view.epoch, nodes, free_nodes: [], peers, clusters_config: { [cluster.name]: cluster.config } };
+  return {
+    address,
+    epoch: view.epoch,
+    nodes,
+    free_nodes: [],
+    peers,
+    clusters_config: { [cluster.name]: cluster.config },
+  };
 }

@@ -108,7 +108,12 @@ export class AnswerCache {
       if (this.failuresKey !== null && this.failuresKey !== key) this.entries.delete(this.failuresKey);
       this.failuresKey = key;
     }
-    const entry: CacheEntry = { generation: reply.generation, bytes: Buffer.from(reply.body), deps: reply.deps, checked: -1 };
+    const entry: CacheEntry = {
+      generation: reply.generation,
+      bytes: Buffer.from(reply.body),
+      deps: reply.deps,
+      checked: -1,
+    };
     const around = reply.epochTemplate ? splitAtEpoch(reply.body) : undefined;
     if (around) entry.around = around;
     this.entries.set(key, entry);

@@ -75,7 +75,10 @@ export class OwnerClient {
     channel.port1.unref();
     const replySlot = allocateReplySlot();
     const workerData: OwnerOptions = { ...options, outbound: channel.port2, replySlot };
-    const worker = new Worker(new URL('../../workers/owner.js', import.meta.url), { workerData, transferList: [channel.port2] });
+    const worker = new Worker(new URL('../../workers/owner.js', import.meta.url), {
+      workerData,
+      transferList: [channel.port2],
+    });
     const port = channel.port1;
     // What the owner says while starting (its role in etcd mode, say) is kept for replay().
     const early: OwnerOutbound[] = [];
@@ -138,14 +141,17 @@ export class OwnerClient {
   /** Hands a restore's body to the owner, which parses and checks it in a worker: this thread only moves the bytes. */
   restore(body: Uint8Array): Promise<CommandReply> {
     // Transferred, not copied: a body that shares its buffer is copied out first.
-    const whole = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
+    const whole =
+      body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
     const bytes = whole ? body.buffer : body.slice().buffer;
     return this.send((id) => this.worker.postMessage({ type: 'restore', id, body: bytes }, [bytes]));
   }
 
   private send(post: (id: number) => void): Promise<CommandReply> {
-    if (this.closing || this.exit) return Promise.reject(new BrokerError('SERVICE_BUSY', 'the broker is shutting down'));
-    if (this.pending.size >= this.limits.maxPending) return Promise.reject(new BrokerError('SERVICE_BUSY', 'too many writes are waiting'));
+    if (this.closing || this.exit)
+      return Promise.reject(new BrokerError('SERVICE_BUSY', 'the broker is shutting down'));
+    if (this.pending.size >= this.limits.maxPending)
+      return Promise.reject(new BrokerError('SERVICE_BUSY', 'too many writes are waiting'));
     const id = this.nextId++;
     return new Promise<CommandReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, sentAt: performance.now() });

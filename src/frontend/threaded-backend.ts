@@ -11,7 +11,15 @@
  */
 import type { Command } from '../domain/commands.js';
 import type { Backend } from '../rpc/backend.js';
-import type { ChangeSummary, CommandReply, OwnerEvent, OwnerOptions, QueryReply, QueryRequest, Timings } from '../rpc/messages.js';
+import type {
+  ChangeSummary,
+  CommandReply,
+  OwnerEvent,
+  OwnerOptions,
+  QueryReply,
+  QueryRequest,
+  Timings,
+} from '../rpc/messages.js';
 import { allocateSnapshotBuffers, kGeneration } from '../snapshot/layout.js';
 import type { SnapshotBuffers } from '../snapshot/layout.js';
 import { AnswerCache, cacheKey } from './answer-cache.js';

@@ -23,7 +23,11 @@ export interface ForwardRequest {
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 /** Sends a write to the leader at `leaderUrl` and returns its answer; never rejects. */
-export function forwardToLeader(leaderUrl: string, req: ForwardRequest, timeoutMs: number): Promise<Reply & { revision: number }> {
+export function forwardToLeader(
+  leaderUrl: string,
+  req: ForwardRequest,
+  timeoutMs: number,
+): Promise<Reply & { revision: number }> {
   return new Promise((resolve) => {
     const url = new URL(req.target, leaderUrl);
     const headers: Record<string, string> = { [FORWARDED_HEADER]: '1' };
@@ -39,7 +43,12 @@ export function forwardToLeader(leaderUrl: string, req: ForwardRequest, timeoutM
         const revision = Number(res.headers[REVISION_HEADER] ?? 0);
         const contentType = res.headers['content-type'] ?? null;
         const body = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 502, contentType: body === '' ? null : contentType, body, revision: Number.isSafeInteger(revision) ? revision : 0 });
+        resolve({
+          status: res.statusCode ?? 502,
+          contentType: body === '' ? null : contentType,
+          body,
+          revision: Number.isSafeInteger(revision) ? revision : 0,
+        });
       });
     });
     outgoing.on('timeout', () => outgoing.destroy(new Error('timeout')));

@@ -45,8 +45,20 @@ export interface HandlerDeps {
 
 export type Handler = (req: ParsedRequest, deps: HandlerDeps) => Promise<Reply>;
 
-export function createDeps(backend: Backend, log: BugLog, fetchProxyEpochs?: FetchProxyEpochs, renderMetrics?: RenderMetrics): HandlerDeps {
-  return { backend, log, fetchProxyEpochs, renderMetrics, now: () => Math.floor(Date.now() / 1000), seen: { generation: 0 } };
+export function createDeps(
+  backend: Backend,
+  log: BugLog,
+  fetchProxyEpochs?: FetchProxyEpochs,
+  renderMetrics?: RenderMetrics,
+): HandlerDeps {
+  return {
+    backend,
+    log,
+    fetchProxyEpochs,
+    renderMetrics,
+    now: () => Math.floor(Date.now() / 1000),
+    seen: { generation: 0 },
+  };
 }
 
 function query(deps: HandlerDeps, q: QueryRequest): Promise<QueryReply> {
@@ -138,7 +150,11 @@ export const failover: Handler = async (req, deps) => write(deps, { kind: 'failo
 
 export const commitMigration: Handler = async (req, deps) => {
   const body = checkBody('commitMigration', parseJsonBody(req.body));
-  return write(deps, { kind: 'commitMigration', cluster_name: body.cluster_name, slot_range: toSlotRange(body.slot_range) });
+  return write(deps, {
+    kind: 'commitMigration',
+    cluster_name: body.cluster_name,
+    slot_range: toSlotRange(body.slot_range),
+  });
 };
 
 export const addCluster: Handler = async (req, deps) => {
@@ -146,7 +162,8 @@ export const addCluster: Handler = async (req, deps) => {
   return write(deps, { kind: 'addCluster', name: param(req, 'name'), nodeNumber: body.node_number });
 };
 
-export const removeCluster: Handler = async (req, deps) => write(deps, { kind: 'removeCluster', name: param(req, 'name') });
+export const removeCluster: Handler = async (req, deps) =>
+  write(deps, { kind: 'removeCluster', name: param(req, 'name') });
 
 export const addNodes: Handler = async (req, deps) => {
   const body = checkBody('nodeNumber', parseJsonBody(req.body));
@@ -158,7 +175,8 @@ export const scaleNodes: Handler = async (req, deps) => {
   return write(deps, { kind: 'scaleNodes', name: param(req, 'name'), clusterNodeNumber: body.cluster_node_number });
 };
 
-export const deleteFreeNodes: Handler = async (req, deps) => write(deps, { kind: 'deleteFreeNodes', name: param(req, 'name') });
+export const deleteFreeNodes: Handler = async (req, deps) =>
+  write(deps, { kind: 'deleteFreeNodes', name: param(req, 'name') });
 
 export const shrink: Handler = async (req, deps) => {
   const nodeNumber = parseCountParam('node_number', param(req, 'node_number'));
@@ -172,7 +190,8 @@ export const changeConfig: Handler = async (req, deps) => {
   return write(deps, { kind: 'changeConfig', name: param(req, 'name'), config });
 };
 
-export const balanceMasters: Handler = async (req, deps) => write(deps, { kind: 'balanceMasters', name: param(req, 'name') });
+export const balanceMasters: Handler = async (req, deps) =>
+  write(deps, { kind: 'balanceMasters', name: param(req, 'name') });
 
 export const addProxy: Handler = async (req, deps) => {
   const body = checkBody('addProxy', parseJsonBody(req.body));
@@ -184,7 +203,8 @@ export const addProxy: Handler = async (req, deps) => {
   });
 };
 
-export const removeProxy: Handler = async (req, deps) => write(deps, { kind: 'removeProxy', address: param(req, 'address') });
+export const removeProxy: Handler = async (req, deps) =>
+  write(deps, { kind: 'removeProxy', address: param(req, 'address') });
 
 export const forceEpoch: Handler = async (req, deps) => {
   const epoch = parseCountParam('new_epoch', param(req, 'new_epoch'));
@@ -197,7 +217,9 @@ export const forceEpoch: Handler = async (req, deps) => {
  */
 export const recoverEpoch: Handler = async (_req, deps) => {
   const { addresses } = JSON.parse((await query(deps, { name: 'proxyAddresses' })).body) as { addresses: string[] };
-  const epochs: ProxyEpochs = deps.fetchProxyEpochs ? await deps.fetchProxyEpochs(addresses) : { largest: 0, failed: addresses };
+  const epochs: ProxyEpochs = deps.fetchProxyEpochs
+    ? await deps.fetchProxyEpochs(addresses)
+    : { largest: 0, failed: addresses };
   if (!Number.isSafeInteger(epochs.largest) || epochs.largest < 0) {
     throw new Error(`fetchProxyEpochs answered an invalid largest epoch: ${epochs.largest}`);
   }

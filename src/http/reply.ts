@@ -58,7 +58,10 @@ export const NOT_FOUND_REPLY = codeReply('NOT_FOUND');
  */
 export function replyForThrown(err: unknown, context: string, log: BugLog): Reply {
   if (err instanceof BrokerError) return errorReply(err.toWire());
-  log.error({ err: err instanceof Error ? (err.stack ?? err.message) : String(err), request: context }, 'unexpected error; answered 500');
+  log.error(
+    { err: err instanceof Error ? (err.stack ?? err.message) : String(err), request: context },
+    'unexpected error; answered 500',
+  );
   return codeReply('INTERNAL_ERROR');
 }
 

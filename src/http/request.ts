@@ -41,7 +41,8 @@ const DECIMAL = /^[0-9]+$/;
 
 function parseCount(name: string, raw: string): number {
   const n = Number(raw);
-  if (!DECIMAL.test(raw) || !Number.isSafeInteger(n)) throw invalid(`query parameter ${name}: must be a non-negative integer`);
+  if (!DECIMAL.test(raw) || !Number.isSafeInteger(n))
+    throw invalid(`query parameter ${name}: must be a non-negative integer`);
   return n;
 }
 
@@ -61,7 +62,9 @@ export function parsePage(query: string): Page {
 export function parseCountParam(name: string, value: string): number {
   const n = Number(value);
   if (!DECIMAL.test(value) || !Number.isSafeInteger(n)) {
-    throw invalid(`path parameter ${name}: must be a non-negative decimal integer of at most ${Number.MAX_SAFE_INTEGER}`);
+    throw invalid(
+      `path parameter ${name}: must be a non-negative decimal integer of at most ${Number.MAX_SAFE_INTEGER}`,
+    );
   }
   return n;
 }
@@ -142,7 +145,8 @@ export class Exchange {
         if (now - due > 250) return arm(now + 50);
         if (now - lastByteAt >= idleMs) return cut('request body idle');
         const graceOver = now - startedAt - idleMs;
-        if (minBytesPerSecond > 0 && graceOver > 0 && size < (graceOver / 1000) * minBytesPerSecond) return cut('request body too slow');
+        if (minBytesPerSecond > 0 && graceOver > 0 && size < (graceOver / 1000) * minBytesPerSecond)
+          return cut('request body too slow');
         arm(now + Math.min(idleMs, 1000));
       };
       const arm = (due: number) => {
@@ -181,7 +185,13 @@ export class Exchange {
         if (isLast) {
           settle();
           if (whole !== null && chunks.length === 0) resolve(size === whole.length ? whole : whole.subarray(0, size));
-          else resolve(Buffer.concat(whole === null ? chunks : [whole.subarray(0, Math.min(size, whole.length)), ...chunks], size));
+          else
+            resolve(
+              Buffer.concat(
+                whole === null ? chunks : [whole.subarray(0, Math.min(size, whole.length)), ...chunks],
+                size,
+              ),
+            );
         }
       });
     });

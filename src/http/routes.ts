@@ -36,7 +36,14 @@ export interface Route {
 /** Routes that are not GET but change nothing. */
 const READ_ONLY_POSTS = new Set(['/resources/failures/check']);
 
-function route(method: string, path: string, body: BodyKind, handler: Handler, access: Access = 'token', read?: h.ReadQuery): Route {
+function route(
+  method: string,
+  path: string,
+  body: BodyKind,
+  handler: Handler,
+  access: Access = 'token',
+  read?: h.ReadQuery,
+): Route {
   const write = method !== 'GET' && !READ_ONLY_POSTS.has(path);
   const base = { method, pattern: API_PREFIX + path, body, handler, access, write };
   return read ? { ...base, read } : base;

@@ -178,8 +178,12 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
 
     // etcd mode: a follower sends writes on to the leader (once: a forwarded
     // write is never forwarded again, the owner refuses it if leadership moved).
-    const target = route.write && options.backend.writeTarget && req.getHeader(FORWARDED_HEADER) === '' ? options.backend.writeTarget() : null;
-    if (target && !target.local && target.url === null) return answerNow(res, codeReply('NO_LEADER'), method, route.pattern, started);
+    const target =
+      route.write && options.backend.writeTarget && req.getHeader(FORWARDED_HEADER) === ''
+        ? options.backend.writeTarget()
+        : null;
+    if (target && !target.local && target.url === null)
+      return answerNow(res, codeReply('NO_LEADER'), method, route.pattern, started);
     const forwardTo = target && !target.local ? target.url : null;
     const contentType = forwardTo === null ? '' : req.getHeader('content-type');
 
@@ -192,16 +196,26 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
     }
     const exchange = new Exchange(res);
     inFlight += 1;
-    const body = ticket === null ? Promise.resolve(null) : exchange.readBody(limit, { idleMs: bodyTimeoutMs, minBytesPerSecond: minBodyRate, announced, ticket });
+    const body =
+      ticket === null
+        ? Promise.resolve(null)
+        : exchange.readBody(limit, { idleMs: bodyTimeoutMs, minBytesPerSecond: minBodyRate, announced, ticket });
     const forward = async (bytes: Uint8Array | null, leaderUrl: string): Promise<Reply> => {
       const target = query === '' ? path : `${path}?${query}`;
-      const reply = await forwardToLeader(leaderUrl, { method, target, contentType, authorization: presentedAuthorization, body: bytes }, options.forwardTimeoutMs ?? 10_000);
+      const reply = await forwardToLeader(
+        leaderUrl,
+        { method, target, contentType, authorization: presentedAuthorization, body: bytes },
+        options.forwardTimeoutMs ?? 10_000,
+      );
       if (reply.revision > 0) await options.backend.waitForRevision?.(reply.revision, 1000);
       return reply;
     };
     void body
       .then(
-        (bytes) => (forwardTo !== null ? forward(bytes, forwardTo) : runHandler(route.handler, { method, path, params, query, body: bytes }, deps)),
+        (bytes) =>
+          forwardTo !== null
+            ? forward(bytes, forwardTo)
+            : runHandler(route.handler, { method, path, params, query, body: bytes }, deps),
         (err: unknown) => (exchange.aborted ? null : replyForThrown(err, `${method} ${path}`, log)),
       )
       .then((reply) => {
@@ -242,7 +256,10 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
       serve(res, req, method);
     } catch (err) {
       // A throw escaping into uWS would take the process down; answer instead.
-      log.error({ err: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 'request handling failed; answered 500');
+      log.error(
+        { err: err instanceof Error ? (err.stack ?? err.message) : String(err) },
+        'request handling failed; answered 500',
+      );
       try {
         writeReply(res, codeReply('INTERNAL_ERROR'), method);
       } catch {
@@ -253,7 +270,12 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
 
   return new Promise((resolve, reject) => {
     // Exclusive: uWS would otherwise share the port (SO_REUSEPORT) with a broker already running there.
-    const listen = app.listen.bind(app) as unknown as (host: string, port: number, exclusive: number, cb: (s: us_listen_socket | false) => void) => void;
+    const listen = app.listen.bind(app) as unknown as (
+      host: string,
+      port: number,
+      exclusive: number,
+      cb: (s: us_listen_socket | false) => void,
+    ) => void;
     listen(options.host, options.port, EXCLUSIVE_PORT, (socket: us_listen_socket | false) => {
       if (!socket) {
         reject(new Error(`cannot listen on ${options.host}:${options.port}`));

@@ -69,7 +69,10 @@ export class OwnerEngine {
     const started = performance.now();
     const refused = this.storage.writable();
     if (refused) return this.failed(refused.code, refused.message, started, 0);
-    const prepared = prepareCommand(this.store, cmd, { now: this.options.now(), migrationLimit: this.options.settings.migrationLimit });
+    const prepared = prepareCommand(this.store, cmd, {
+      now: this.options.now(),
+      migrationLimit: this.options.settings.migrationLimit,
+    });
     const { outcome } = prepared;
     const applyMs = performance.now() - started;
     let persistMs = 0;
@@ -77,13 +80,21 @@ export class OwnerEngine {
     if (outcome.changes !== null) {
       const persistStart = performance.now();
       try {
-        const committed = this.storage.commit({ kind: cmd.kind, next: prepared.next, changes: outcome.changes, replacesStore: prepared.replacesStore });
+        const committed = this.storage.commit({
+          kind: cmd.kind,
+          next: prepared.next,
+          changes: outcome.changes,
+          replacesStore: prepared.replacesStore,
+        });
         revision = typeof committed === 'number' ? committed : await committed;
       } catch (err) {
         prepared.rollback();
         persistMs = performance.now() - persistStart;
         if (err instanceof StorageError) {
-          this.options.log.error({ err: err.message, code: err.code, command: cmd.kind }, 'change not committed; rolled back');
+          this.options.log.error(
+            { err: err.message, code: err.code, command: cmd.kind },
+            'change not committed; rolled back',
+          );
           return this.failed(err.code, err.message, started, persistMs);
         }
         this.options.log.error({ err: String(err), command: cmd.kind }, 'command failed unexpectedly; rolled back');
@@ -106,7 +117,12 @@ export class OwnerEngine {
     return { reply, changes, timings: { kind: cmd.kind, applyMs, persistMs, publishMs } };
   }
 
-  private failed(code: StorageError['code'] | 'INTERNAL_ERROR', message: string | undefined, started: number, persistMs: number): Executed {
+  private failed(
+    code: StorageError['code'] | 'INTERNAL_ERROR',
+    message: string | undefined,
+    started: number,
+    persistMs: number,
+  ): Executed {
     const error = message === undefined ? { code } : { code, message };
     return {
       reply: { ok: false, generation: this.publisher.generation, revision: this.revision, error },
@@ -120,7 +136,8 @@ export class OwnerEngine {
     const generation = this.publisher.publish(this.store, full ? null : changes);
     if (this.options.debug) {
       const problems = checkMetadata(this.store);
-      if (problems.length > 0) this.options.log.error({ problems: problems.slice(0, 20) }, 'metadata inconsistent after a change');
+      if (problems.length > 0)
+        this.options.log.error({ problems: problems.slice(0, 20) }, 'metadata inconsistent after a change');
     }
     return summarizeChanges(generation, this.store.globalEpoch, this.revision, changes, full);
   }
@@ -139,7 +156,8 @@ export class OwnerEngine {
     }
     const changes = draft.commit();
     if (revision > this.revision) this.revision = revision;
-    const touched = changes.epoch || changes.clusters.size + changes.proxies.size + changes.failed.size + changes.failures.size > 0;
+    const touched =
+      changes.epoch || changes.clusters.size + changes.proxies.size + changes.failed.size + changes.failures.size > 0;
     return touched ? this.publish(changes, false, revision) : null;
   }
 

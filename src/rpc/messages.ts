@@ -124,7 +124,11 @@ export type OwnerInbound =
 
 export type OwnerEvent =
   | { readonly kind: 'persistFailure'; readonly message: string }
-  | { readonly kind: 'role'; readonly role: 'leader' | 'follower'; readonly leader: { readonly id: string; readonly url: string } | null }
+  | {
+      readonly kind: 'role';
+      readonly role: 'leader' | 'follower';
+      readonly leader: { readonly id: string; readonly url: string } | null;
+    }
   | { readonly kind: 'etcdCommit'; readonly seconds: number }
   | { readonly kind: 'watchLag'; readonly revisions: number; readonly staleSeconds: number }
   | { readonly kind: 'replicationFailure'; readonly address: string; readonly message: string }
@@ -133,7 +137,13 @@ export type OwnerEvent =
 export type OwnerOutbound =
   | { readonly type: 'ready'; readonly generation: number; readonly globalEpoch: number }
   | { readonly type: 'fatal'; readonly message: string }
-  | { readonly type: 'reply'; readonly id: number; readonly reply: CommandReply; readonly changes: ChangeSummary | null; readonly timings: Timings }
+  | {
+      readonly type: 'reply';
+      readonly id: number;
+      readonly reply: CommandReply;
+      readonly changes: ChangeSummary | null;
+      readonly timings: Timings;
+    }
   | { readonly type: 'changed'; readonly changes: ChangeSummary }
   | { readonly type: 'event'; readonly event: OwnerEvent }
   | { readonly type: 'closed' };

@@ -2,7 +2,13 @@
 import type { ChangeSet } from '../domain/store.js';
 import type { ChangeSummary } from '../rpc/messages.js';
 
-export function summarizeChanges(generation: number, globalEpoch: number, revision: number, changes: ChangeSet, full: boolean): ChangeSummary {
+export function summarizeChanges(
+  generation: number,
+  globalEpoch: number,
+  revision: number,
+  changes: ChangeSet,
+  full: boolean,
+): ChangeSummary {
   return {
     generation,
     globalEpoch,

@@ -26,7 +26,13 @@ export interface ChangeRecord {
  * and the change would never reach the readers.
  */
 export function encodeChanges(store: MetaStore, changes: ChangeSet): string {
-  const record: { e: number; c?: Record<string, ClusterStore | null>; p?: Record<string, ProxyResource | null>; r?: readonly ReportChange[]; x?: string[] } = {
+  const record: {
+    e: number;
+    c?: Record<string, ClusterStore | null>;
+    p?: Record<string, ProxyResource | null>;
+    r?: readonly ReportChange[];
+    x?: string[];
+  } = {
     e: store.globalEpoch,
   };
   if (changes.clusters.size > 0) {

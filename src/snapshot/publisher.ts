@@ -77,7 +77,10 @@ export class SnapshotPublisher {
     const json = encodeFull(store);
     const length = Buffer.byteLength(json);
     Atomics.add(this.control, kFullSeq, 1);
-    if (this.buffers.full.byteLength < length) this.buffers.full.grow(Math.min(this.buffers.full.maxByteLength, Math.max(length, this.buffers.full.byteLength * 2)));
+    if (this.buffers.full.byteLength < length)
+      this.buffers.full.grow(
+        Math.min(this.buffers.full.maxByteLength, Math.max(length, this.buffers.full.byteLength * 2)),
+      );
     Buffer.from(this.buffers.full).write(json, 0, length, 'utf8');
     Atomics.store(this.control, kFullLength, length);
     Atomics.store(this.control, kFullGeneration, generation);

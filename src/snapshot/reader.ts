@@ -9,7 +9,15 @@
 import type { MutableStore } from '../domain/types.js';
 import { applyChanges, decodeFull } from './codec.js';
 import type { ChangeRecord } from './codec.js';
-import { align4, kBaseGeneration, kFullGeneration, kFullLength, kFullSeq, kGeneration, RECORD_HEADER_BYTES } from './layout.js';
+import {
+  align4,
+  kBaseGeneration,
+  kFullGeneration,
+  kFullLength,
+  kFullSeq,
+  kGeneration,
+  RECORD_HEADER_BYTES,
+} from './layout.js';
 import type { SnapshotBuffers } from './layout.js';
 
 export class SnapshotReader {
@@ -60,7 +68,10 @@ export class SnapshotReader {
       const at = this.offset;
       const recordGen = this.logInts[at >> 2]!;
       const length = this.logInts[(at >> 2) + 1]!;
-      const text = length > 0 && at + RECORD_HEADER_BYTES + length <= this.logBytes.length ? this.logBytes.toString('utf8', at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + length) : '';
+      const text =
+        length > 0 && at + RECORD_HEADER_BYTES + length <= this.logBytes.length
+          ? this.logBytes.toString('utf8', at + RECORD_HEADER_BYTES, at + RECORD_HEADER_BYTES + length)
+          : '';
       // Everything above was a plain copy; only now do we know it was stable.
       if (Atomics.load(this.control, kBaseGeneration) !== this.base) return false;
       if (recordGen <= this.base || recordGen > target) {

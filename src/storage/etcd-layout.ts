@@ -107,7 +107,6 @@ function proxyValue(proxy: ProxyResource): string {
   return JSON.stringify(proxy);
 }
 
-
 /** The keys one committed change writes, given the store after it. */
 export function writesForChanges(store: MetaStore, changes: ChangeSet, gen: number, order: FailedOrder): KeyWrite[] {
   const writes: KeyWrite[] = [];
@@ -136,11 +135,15 @@ export function writesForStore(store: MetaStore, gen: number, order: FailedOrder
     { key: dataKey(gen, 'version'), value: store.version },
     { key: dataKey(gen, 'epoch'), value: String(store.globalEpoch) },
   ];
-  for (const [name, cluster] of store.clusters) writes.push({ key: dataKey(gen, 'cluster', name), value: clusterValue(cluster) });
-  for (const [address, proxy] of store.proxies) writes.push({ key: dataKey(gen, 'proxy', address), value: proxyValue(proxy) });
-  for (const address of store.failedProxies) writes.push({ key: dataKey(gen, 'failed', address), value: String(order.take()) });
+  for (const [name, cluster] of store.clusters)
+    writes.push({ key: dataKey(gen, 'cluster', name), value: clusterValue(cluster) });
+  for (const [address, proxy] of store.proxies)
+    writes.push({ key: dataKey(gen, 'proxy', address), value: proxyValue(proxy) });
+  for (const address of store.failedProxies)
+    writes.push({ key: dataKey(gen, 'failed', address), value: String(order.take()) });
   for (const [address, reports] of store.failures) {
-    for (const [reporter, at] of reports) writes.push({ key: dataKey(gen, 'failures', address, reporter), value: String(at) });
+    for (const [reporter, at] of reports)
+      writes.push({ key: dataKey(gen, 'failures', address, reporter), value: String(at) });
   }
   return writes;
 }
@@ -196,7 +199,11 @@ function reportTime(key: string, value: string): number {
  * other generations are ignored. The document is the leader's own output,
  * so its records are trusted as the metadata file is not.
  */
-export function storeFromKeys(entries: Iterable<{ readonly key: string; readonly value: string }>, gen: number, order: FailedOrder): MutableStore {
+export function storeFromKeys(
+  entries: Iterable<{ readonly key: string; readonly value: string }>,
+  gen: number,
+  order: FailedOrder,
+): MutableStore {
   const store = emptyStore();
   const failed: [number, string][] = [];
   let sawVersion = false;
@@ -205,7 +212,10 @@ export function storeFromKeys(entries: Iterable<{ readonly key: string; readonly
     if (parsed === null || parsed.gen !== gen) continue;
     switch (parsed.kind) {
       case 'version':
-        if (value !== META_VERSION) throw new LayoutError(`etcd holds metadata version ${JSON.stringify(value)}; this broker reads only "${META_VERSION}"`);
+        if (value !== META_VERSION)
+          throw new LayoutError(
+            `etcd holds metadata version ${JSON.stringify(value)}; this broker reads only "${META_VERSION}"`,
+          );
         sawVersion = true;
         break;
       case 'epoch':

@@ -31,7 +31,6 @@ import type { KeyEvent, KeyWrite } from './etcd-layout.js';
 import { StorageError } from './storage.js';
 import type { CommitRequest, DurableTarget, Storage } from './storage.js';
 
-
 export type Role = 'leader' | 'follower';
 
 export interface LeaderInfo {
@@ -137,7 +136,11 @@ export class EtcdStorage implements Storage {
   async start(engine: DurableTarget, revision: number, initialStore: () => MutableStore | null): Promise<void> {
     this.engine = engine;
     this.initialStore = initialStore;
-    this.watcher = await this.ns.watch().prefix('').startRevision(String(revision + 1)).create();
+    this.watcher = await this.ns
+      .watch()
+      .prefix('')
+      .startRevision(String(revision + 1))
+      .create();
     this.watcher.on('data', (res) => {
       this.lastContact = Date.now();
       const events = res.events.map((ev) => ({
@@ -145,13 +148,17 @@ export class EtcdStorage implements Storage {
         key: text(ev.kv.key),
         value: ev.type === 'Delete' ? null : text(ev.kv.value),
       }));
-      void engine.serial(() => this.onWatchEvents(events)).catch((err: unknown) => {
-        this.log.error({ err: describe(err) }, 'applying changes from etcd failed; reloading');
-        this.scheduleReload();
-      });
+      void engine
+        .serial(() => this.onWatchEvents(events))
+        .catch((err: unknown) => {
+          this.log.error({ err: describe(err) }, 'applying changes from etcd failed; reloading');
+          this.scheduleReload();
+        });
     });
     this.watcher.on('error', (err) => this.log.warn({ err: describe(err) }, 'etcd watch error; reconnecting'));
-    this.watcher.on('disconnected', (err) => this.log.warn({ err: describe(err) }, 'etcd watch disconnected; reconnecting'));
+    this.watcher.on('disconnected', (err) =>
+      this.log.warn({ err: describe(err) }, 'etcd watch disconnected; reconnecting'),
+    );
     this.timers.push(setInterval(() => void this.probe(), 1000));
     for (const t of this.timers) t.unref();
     // The leader found at load is known at once, before this broker's own campaign settles.
@@ -167,15 +174,21 @@ export class EtcdStorage implements Storage {
         ? new StorageError('NOT_LEADER', `broker ${this.leader.id} at ${this.leader.url} is the leader`)
         : new StorageError('NO_LEADER', 'no broker holds the leadership');
     }
-    if (this.reloadNeeded) return new StorageError('STORAGE_UNAVAILABLE', 'reloading from etcd after an uncertain commit');
+    if (this.reloadNeeded)
+      return new StorageError('STORAGE_UNAVAILABLE', 'reloading from etcd after an uncertain commit');
     return null;
   }
 
   async commit(request: CommitRequest): Promise<number> {
     const started = performance.now();
     try {
-      const writes = request.replacesStore ? null : writesForChanges(request.next, request.changes, this.gen, this.order);
-      const fits = writes !== null && writes.length <= this.options.maxTxnOps && batchWrites(writes, Infinity, MAX_TXN_BYTES).length <= 1;
+      const writes = request.replacesStore
+        ? null
+        : writesForChanges(request.next, request.changes, this.gen, this.order);
+      const fits =
+        writes !== null &&
+        writes.length <= this.options.maxTxnOps &&
+        batchWrites(writes, Infinity, MAX_TXN_BYTES).length <= 1;
       const revision = fits ? await this.commitWrites(writes) : await this.commitWhole(request.next);
       this.events.onCommit((performance.now() - started) / 1000);
       return revision;
@@ -192,7 +205,9 @@ export class EtcdStorage implements Storage {
 
   /** One transaction, guarded by our leadership and the generation. */
   private async commitWrites(writes: readonly KeyWrite[], extra: (() => unknown)[] = []): Promise<number> {
-    let txn = this.ns.if(LEADER_KEY, 'Create', '==', this.leaderRevision).and(CURRENT_KEY, 'Value', '==', String(this.gen));
+    let txn = this.ns
+      .if(LEADER_KEY, 'Create', '==', this.leaderRevision)
+      .and(CURRENT_KEY, 'Value', '==', String(this.gen));
     const ops = writes.map((w) => (w.value === null ? this.ns.delete().key(w.key) : this.ns.put(w.key).value(w.value)));
     txn = txn.then(...ops, ...(extra.map((f) => f()) as never[]));
     const res = await txn.commit();
@@ -208,9 +223,12 @@ export class EtcdStorage implements Storage {
    */
   private async commitWhole(store: MutableStore): Promise<number> {
     const next = this.gen + 1;
-    const guard = () => this.ns.if(LEADER_KEY, 'Create', '==', this.leaderRevision).and(CURRENT_KEY, 'Value', '==', String(this.gen));
+    const guard = () =>
+      this.ns.if(LEADER_KEY, 'Create', '==', this.leaderRevision).and(CURRENT_KEY, 'Value', '==', String(this.gen));
     // Left over by a leader that died while writing it.
-    const clean = await guard().then(this.ns.delete().prefix(generationPrefix(next))).commit();
+    const clean = await guard()
+      .then(this.ns.delete().prefix(generationPrefix(next)))
+      .commit();
     if (!clean.succeeded) throw new StorageError('NOT_LEADER', 'the leadership guard failed: another broker leads now');
     const writes = writesForStore(store, next, this.order);
     for (const batch of batchWrites(writes, this.options.maxTxnOps, MAX_TXN_BYTES)) {
@@ -221,7 +239,9 @@ export class EtcdStorage implements Storage {
     }
     // One then(): each call replaces the transaction's operations.
     const flipOps = [this.ns.put(CURRENT_KEY).value(String(next)), this.ns.delete().prefix(generationPrefix(this.gen))];
-    const res = await guard().then(...flipOps).commit();
+    const res = await guard()
+      .then(...flipOps)
+      .commit();
     if (!res.succeeded) throw new StorageError('NOT_LEADER', 'the leadership guard failed: another broker leads now');
     this.gen = next;
     return Number(res.header.revision);
@@ -265,7 +285,8 @@ export class EtcdStorage implements Storage {
       return;
     }
     this.leader = parseLeader(value);
-    if (this.role === 'leader' && this.leader?.id !== this.options.brokerId) this.stepDown('another broker holds the leader key');
+    if (this.role === 'leader' && this.leader?.id !== this.options.brokerId)
+      this.stepDown('another broker holds the leader key');
     else this.events.onRole(this.role, this.leader);
   }
 
@@ -321,7 +342,12 @@ export class EtcdStorage implements Storage {
           const value = JSON.stringify({ id: this.options.brokerId, url: this.options.advertiseUrl });
           const res = await this.ns
             .if(LEADER_KEY, 'Create', '==', 0)
-            .then(this.ns.put(LEADER_KEY).value(value).lease(await lease.grant()))
+            .then(
+              this.ns
+                .put(LEADER_KEY)
+                .value(value)
+                .lease(await lease.grant()),
+            )
             .else(this.ns.get(LEADER_KEY))
             .commit();
           this.lastContact = Date.now();
@@ -379,7 +405,9 @@ export class EtcdStorage implements Storage {
   private async commitWholeAsFirst(store: MutableStore): Promise<number> {
     const writes = writesForStore(store, 1, this.order);
     const guard = () => this.ns.if(LEADER_KEY, 'Create', '==', this.leaderRevision).and(CURRENT_KEY, 'Create', '==', 0);
-    const clean = await guard().then(this.ns.delete().prefix(generationPrefix(1))).commit();
+    const clean = await guard()
+      .then(this.ns.delete().prefix(generationPrefix(1)))
+      .commit();
     if (!clean.succeeded) throw new StorageError('NOT_LEADER', 'the prefix was initialised by another broker');
     for (const batch of batchWrites(writes, this.options.maxTxnOps, MAX_TXN_BYTES)) {
       const res = await guard()

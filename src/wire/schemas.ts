@@ -109,7 +109,11 @@ const MigrationSlotRangeStoreSchema = Type.Object({
 });
 
 const ChunkStoreSchema = Type.Object({
-  role_position: Type.Union([Type.Literal('Normal'), Type.Literal('FirstChunkMaster'), Type.Literal('SecondChunkMaster')]),
+  role_position: Type.Union([
+    Type.Literal('Normal'),
+    Type.Literal('FirstChunkMaster'),
+    Type.Literal('SecondChunkMaster'),
+  ]),
   stable_slots: Type.Tuple([Type.Union([SlotRangeSchema, Type.Null()]), Type.Union([SlotRangeSchema, Type.Null()])]),
   migrating_slots: Type.Tuple([Type.Array(MigrationSlotRangeStoreSchema), Type.Array(MigrationSlotRangeStoreSchema)]),
   proxy_addresses: Pair,
@@ -154,7 +158,9 @@ const SCHEMAS = {
 export type BodyName = keyof typeof SCHEMAS;
 export type BodyOf<N extends BodyName> = Static<(typeof SCHEMAS)[N]>;
 
-const validators = Object.fromEntries(Object.entries(SCHEMAS).map(([name, schema]) => [name, Compile(schema as TSchema)])) as Record<BodyName, Validator>;
+const validators = Object.fromEntries(
+  Object.entries(SCHEMAS).map(([name, schema]) => [name, Compile(schema as TSchema)]),
+) as Record<BodyName, Validator>;
 
 /** `/a/0/b` -> `a[0].b`; keys that are not identifiers are quoted. */
 function fieldName(pointer: string): string {
@@ -220,13 +226,18 @@ export function toSlotRange(range: Static<typeof SlotRangeSchema>): SlotRange {
 
 /** Config values reach the domain as strings; numbers as their decimal text. */
 export function toConfigChanges(body: BodyOf<'changeConfig'>): Record<string, string> {
-  return Object.fromEntries(Object.entries(body).map(([key, value]) => [key, typeof value === 'number' ? String(value) : value]));
+  return Object.fromEntries(
+    Object.entries(body).map(([key, value]) => [key, typeof value === 'number' ? String(value) : value]),
+  );
 }
 
 function toClusterConfig(config: Static<typeof ClusterConfigSchema> | undefined, where: string): ClusterConfig {
   const strategy = (config?.compression_strategy ?? DEFAULT_CLUSTER_CONFIG.compression_strategy).toLowerCase();
   if (!(COMPRESSION as readonly string[]).includes(strategy)) {
-    throw new BrokerError('INVALID_REQUEST', `${where}.config.compression_strategy: must be one of ${COMPRESSION.join(', ')}`);
+    throw new BrokerError(
+      'INVALID_REQUEST',
+      `${where}.config.compression_strategy: must be one of ${COMPRESSION.join(', ')}`,
+    );
   }
   const m = config?.migration_config ?? DEFAULT_CLUSTER_CONFIG.migration_config;
   return {
@@ -259,7 +270,10 @@ function toChunkStore(c: Static<typeof ChunkStoreSchema>): ChunkStore {
   return {
     role_position: c.role_position,
     stable_slots: [stable(c.stable_slots[0]), stable(c.stable_slots[1])],
-    migrating_slots: [c.migrating_slots[0].map(toMigrationSlotRangeStore), c.migrating_slots[1].map(toMigrationSlotRangeStore)],
+    migrating_slots: [
+      c.migrating_slots[0].map(toMigrationSlotRangeStore),
+      c.migrating_slots[1].map(toMigrationSlotRangeStore),
+    ],
     proxy_addresses: [c.proxy_addresses[0], c.proxy_addresses[1]],
     hosts: [c.hosts[0], c.hosts[1]],
     node_addresses: [c.node_addresses[0], c.node_addresses[1], c.node_addresses[2], c.node_addresses[3]],
@@ -267,11 +281,21 @@ function toChunkStore(c: Static<typeof ChunkStoreSchema>): ChunkStore {
 }
 
 function toClusterStore(key: string, c: Static<typeof ClusterStoreSchema>): ClusterStore {
-  return { epoch: c.epoch, name: c.name, chunks: c.chunks.map(toChunkStore), config: toClusterConfig(c.config, `clusters[${JSON.stringify(key)}]`) };
+  return {
+    epoch: c.epoch,
+    name: c.name,
+    chunks: c.chunks.map(toChunkStore),
+    config: toClusterConfig(c.config, `clusters[${JSON.stringify(key)}]`),
+  };
 }
 
 function toProxyResource(p: Static<typeof ProxyResourceSchema>): ProxyResource {
-  return { proxy_address: p.proxy_address, node_addresses: [p.node_addresses[0], p.node_addresses[1]], host: p.host, cluster: p.cluster };
+  return {
+    proxy_address: p.proxy_address,
+    node_addresses: [p.node_addresses[0], p.node_addresses[1]],
+    host: p.host,
+    cluster: p.cluster,
+  };
 }
 
 /**
@@ -286,7 +310,9 @@ export function toMetaDocument(doc: BodyOf<'metaDocument'>): MetaDocument {
     clusters: Object.fromEntries(Object.entries(doc.clusters).map(([k, c]) => [k, toClusterStore(k, c)])),
     all_proxies: Object.fromEntries(Object.entries(doc.all_proxies).map(([k, p]) => [k, toProxyResource(p)])),
     failed_proxies: [...doc.failed_proxies],
-    failures: Object.fromEntries(Object.entries(doc.failures).map(([k, reports]) => [k, Object.fromEntries(Object.entries(reports))])),
+    failures: Object.fromEntries(
+      Object.entries(doc.failures).map(([k, reports]) => [k, Object.fromEntries(Object.entries(reports))]),
+    ),
   };
 }
 

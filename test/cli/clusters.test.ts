@@ -2,7 +2,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ClusterView, NodeView } from '../../src/domain/types.js';
-import { apiOk, cli, cliOk, commitMigrations, loadDocument, oneClusterFleet, smallFleet, useFileBroker } from '../helpers/cli.js';
+import {
+  apiOk,
+  cli,
+  cliOk,
+  commitMigrations,
+  loadDocument,
+  oneClusterFleet,
+  smallFleet,
+  useFileBroker,
+} from '../helpers/cli.js';
 import { buildDocument } from '../helpers/documents.js';
 
 const target = useFileBroker();
@@ -44,7 +53,10 @@ test('clusters ls: one line per cluster with its slot bar; -o wide adds masters 
 
 test('clusters ls -o json: GET /clusters/names exactly; an empty broker says how to create one', async () => {
   await expandingFleet();
-  assert.equal(await cliOk(args('clusters', 'ls', '-o', 'json')), `${await apiOk(target.broker, 'GET', '/clusters/names')}\n`);
+  assert.equal(
+    await cliOk(args('clusters', 'ls', '-o', 'json')),
+    `${await apiOk(target.broker, 'GET', '/clusters/names')}\n`,
+  );
   await loadDocument(target.broker, smallFleet());
   assert.equal(
     await cliOk(args('clusters', 'ls')),

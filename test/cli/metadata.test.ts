@@ -10,7 +10,16 @@ import { test } from 'node:test';
 import type { ChunkStore, MetaDocument } from '../../src/domain/types.js';
 import { tempDir } from '../helpers/broker-process.js';
 import { deadAddress } from '../helpers/ports.js';
-import { apiOk, cli, cliOk, largeFleet, loadDocument, oneClusterFleet, startCliInTerminal, useFileBroker } from '../helpers/cli.js';
+import {
+  apiOk,
+  cli,
+  cliOk,
+  largeFleet,
+  loadDocument,
+  oneClusterFleet,
+  startCliInTerminal,
+  useFileBroker,
+} from '../helpers/cli.js';
 import { cloneDocument } from '../helpers/documents.js';
 
 const target = useFileBroker();
@@ -230,14 +239,7 @@ for (const bad of refusedFiles()) {
     assert.ok(rest.at(-1)!.startsWith('what to do: '), r.stderr);
 
     // With no broker at all, the refusal is the same: nothing needed to be contacted.
-    const offline = await cli([
-      '--broker',
-      `http://${deadAddress()}`,
-      'metadata',
-      'restore',
-      path,
-      '--yes',
-    ]);
+    const offline = await cli(['--broker', `http://${deadAddress()}`, 'metadata', 'restore', path, '--yes']);
     assert.deepEqual([offline.code, offline.stderr], [1, r.stderr]);
   });
 }

@@ -129,7 +129,10 @@ test('migrations ls: each migration in flight; -o wide adds count and nodes; -o 
   assert.equal(tags.length, 1);
 
   // The coordinator commits; the next migration of the expand shows, then none.
-  await apiOk(target.broker, 'PUT', '/clusters/migrations', { cluster_name: 'c1', slot_range: view.nodes[0]!.slots[1] });
+  await apiOk(target.broker, 'PUT', '/clusters/migrations', {
+    cluster_name: 'c1',
+    slot_range: view.nodes[0]!.slots[1],
+  });
   assert.equal(
     await cliOk(args('migrations', 'ls')),
     [

@@ -10,7 +10,16 @@ import type { AddressInfo, Socket } from 'node:net';
 import { test } from 'node:test';
 import type { ClusterView, MetaDocument } from '../../src/domain/types.js';
 import { deadAddress } from '../helpers/ports.js';
-import { cli, cliOk, loadDocument, oneClusterFleet, smallFleet, startCli, startCliInTerminal, useFileBroker } from '../helpers/cli.js';
+import {
+  cli,
+  cliOk,
+  loadDocument,
+  oneClusterFleet,
+  smallFleet,
+  startCli,
+  startCliInTerminal,
+  useFileBroker,
+} from '../helpers/cli.js';
 
 const target = useFileBroker();
 
@@ -112,7 +121,10 @@ test('status: hosts whose loss could not be absorbed', async () => {
 
 test('status -o json: the documented object, each figure as the API bodies give it', async () => {
   await busyFleet();
-  const json = JSON.parse(await cliOk(['--broker', target.broker.origin, 'status', '-o', 'json'])) as Record<string, unknown>;
+  const json = JSON.parse(await cliOk(['--broker', target.broker.origin, 'status', '-o', 'json'])) as Record<
+    string,
+    unknown
+  >;
 
   const metadata = JSON.parse(await ok('GET', '/metadata')) as MetaDocument;
   const addresses = (JSON.parse(await ok('GET', '/proxies/addresses')) as { addresses: string[] }).addresses;
@@ -237,12 +249,24 @@ test('status --watch: Enter refreshes at once and the frame lists the changes', 
 
 test('status --watch on a terminal: each refresh clears the screen under a timed title', async () => {
   await loadDocument(target.broker, oneClusterFleet());
-  const watch = startCliInTerminal(['--broker', target.broker.origin, 'status', '--watch', '--count', '2', '--interval', '0.1']);
+  const watch = startCliInTerminal([
+    '--broker',
+    target.broker.origin,
+    'status',
+    '--watch',
+    '--count',
+    '2',
+    '--interval',
+    '0.1',
+  ]);
   const result = await watch.exited;
   assert.equal(result.code, 0, result.stdout);
   const frames = result.stdout.replace(/\r\n/g, '\n').split('\x1b[H\x1b[2J').slice(1);
   assert.equal(frames.length, 2, result.stdout);
-  assert.match(frames[0]!, /^metabroker status, every 0\.1s, refresh 1 at \d\d:\d\d:\d\d UTC \(Enter refreshes now, Ctrl-C stops\)\n/);
+  assert.match(
+    frames[0]!,
+    /^metabroker status, every 0\.1s, refresh 1 at \d\d:\d\d:\d\d UTC \(Enter refreshes now, Ctrl-C stops\)\n/,
+  );
   assert.match(frames[1]!, /^metabroker status, every 0\.1s, refresh 2 at /);
   assert.ok(frames[1]!.endsWith('\nno change since the previous refresh\n'), frames[1]);
 });
@@ -319,7 +343,9 @@ test('a broker that accepts but never answers: exit 3 after --timeout', async ()
     await loadDocument(target.broker, oneClusterFleet());
     const write = await cli(['--broker', `${url},${target.broker.origin}`, '--timeout', '0.3', 'epoch', 'bump', '99']);
     assert.equal(write.code, 3, write.stderr);
-    assert.ok(write.stderr.includes(`${url}: no answer within 0.3 s to a PUT that was sent; check whether it was applied`));
+    assert.ok(
+      write.stderr.includes(`${url}: no answer within 0.3 s to a PUT that was sent; check whether it was applied`),
+    );
     assert.equal((JSON.parse(await ok('GET', '/metadata')) as MetaDocument).global_epoch, 10);
   } finally {
     for (const s of sockets) s.destroy();
@@ -352,7 +378,10 @@ test('something else answers at --broker: exit 1 saying the answer is not JSON; 
     );
     const cut = await cli(['--broker', url, 'clusters', 'show', 'c1']);
     assert.equal(cut.code, 3, cut.stderr);
-    assert.match(cut.stderr, new RegExp(`^error: cannot reach the broker:\n  ${url}: .*(cut off|while answering|connection reset)`));
+    assert.match(
+      cut.stderr,
+      new RegExp(`^error: cannot reach the broker:\n  ${url}: .*(cut off|while answering|connection reset)`),
+    );
   } finally {
     other.closeAllConnections();
     await new Promise<void>((resolve) => other.close(() => resolve()));

@@ -24,35 +24,42 @@ function usedPerHost(store: MutableStore): Map<string, number> {
 }
 
 describe('allocation', () => {
-  const cases: { name: string; proxies: string[]; before?: [string, number][]; nodes: number; expected: string[][] }[] = [
-    {
-      name: 'the fullest host first, paired with the least linked, fullest, smallest-named host; smallest addresses',
-      proxies: ['h1:1', 'h1:2', 'h2:1', 'h2:2', 'h3:1', 'h3:2', 'h3:3'],
-      nodes: 8,
-      // h3 is fullest; h1 and h2 tie on links and free proxies, h1 is smaller.
-      // Then h2 and h3 tie at 2 free, h2 is smaller; h3 has more free than h1.
-      expected: [['h3:1', 'h1:1'], ['h2:1', 'h3:2']],
-    },
-    {
-      name: 'a second cluster links hosts not linked yet',
-      proxies: ['h1:1', 'h1:2', 'h2:1', 'h2:2', 'h3:1', 'h3:2', 'h4:1', 'h4:2'],
-      before: [['first', 8]],
-      nodes: 8,
-      expected: [['h1:2', 'h3:2'], ['h2:2', 'h4:2']],
-    },
-    {
-      name: 'the crowded host is trimmed from its largest addresses',
-      proxies: ['h1:3', 'h1:1', 'h1:2', 'h2:1'],
-      nodes: 4,
-      expected: [['h1:1', 'h2:1']],
-    },
-    {
-      name: 'host names compare by bytes',
-      proxies: ['h9:1', 'h10:1', 'h2:1'],
-      nodes: 4,
-      expected: [['h10:1', 'h2:1']],
-    },
-  ];
+  const cases: { name: string; proxies: string[]; before?: [string, number][]; nodes: number; expected: string[][] }[] =
+    [
+      {
+        name: 'the fullest host first, paired with the least linked, fullest, smallest-named host; smallest addresses',
+        proxies: ['h1:1', 'h1:2', 'h2:1', 'h2:2', 'h3:1', 'h3:2', 'h3:3'],
+        nodes: 8,
+        // h3 is fullest; h1 and h2 tie on links and free proxies, h1 is smaller.
+        // Then h2 and h3 tie at 2 free, h2 is smaller; h3 has more free than h1.
+        expected: [
+          ['h3:1', 'h1:1'],
+          ['h2:1', 'h3:2'],
+        ],
+      },
+      {
+        name: 'a second cluster links hosts not linked yet',
+        proxies: ['h1:1', 'h1:2', 'h2:1', 'h2:2', 'h3:1', 'h3:2', 'h4:1', 'h4:2'],
+        before: [['first', 8]],
+        nodes: 8,
+        expected: [
+          ['h1:2', 'h3:2'],
+          ['h2:2', 'h4:2'],
+        ],
+      },
+      {
+        name: 'the crowded host is trimmed from its largest addresses',
+        proxies: ['h1:3', 'h1:1', 'h1:2', 'h2:1'],
+        nodes: 4,
+        expected: [['h1:1', 'h2:1']],
+      },
+      {
+        name: 'host names compare by bytes',
+        proxies: ['h9:1', 'h10:1', 'h2:1'],
+        nodes: 4,
+        expected: [['h10:1', 'h2:1']],
+      },
+    ];
   for (const c of cases) {
     test(c.name, () => {
       const store = emptyStore();
@@ -68,7 +75,10 @@ describe('allocation', () => {
     const store = emptyStore();
     for (const p of ['h1:1', 'h1:2', 'h2:1', 'h2:2', 'h3:1', 'h3:2', 'h4:1', 'h4:2']) addProxyAt(store, p);
     must(store, { kind: 'addCluster', name: 'first', nodeNumber: 8 });
-    assert.deepEqual(chunkProxies(store, 'first'), [['h1:1', 'h2:1'], ['h3:1', 'h4:1']]);
+    assert.deepEqual(chunkProxies(store, 'first'), [
+      ['h1:1', 'h2:1'],
+      ['h3:1', 'h4:1'],
+    ]);
   });
 
   test('is deterministic whatever order the proxies were added in', () => {
@@ -100,13 +110,22 @@ describe('allocation', () => {
     succeeds(store, { kind: 'addCluster', name: 'c2', nodeNumber: 4 });
     used = usedPerHost(store);
     assert.equal(used.size, hosts);
-    assert.equal([...used.values()].reduce((a, b) => a + b, 0), hosts + 1);
+    assert.equal(
+      [...used.values()].reduce((a, b) => a + b, 0),
+      hosts + 1,
+    );
     assert.ok([...used.values()].every((n) => n >= 1 && n <= 2));
     assertConsistent(store);
   });
 
   test('a cluster using half the proxies spreads its masters evenly over hosts', () => {
-    for (const [hosts, perHost] of [[4, 2], [4, 3], [3, 4], [5, 4], [6, 6]] as const) {
+    for (const [hosts, perHost] of [
+      [4, 2],
+      [4, 3],
+      [3, 4],
+      [5, 4],
+      [6, 6],
+    ] as const) {
       const store = storeWithProxies(hosts, perHost);
       // hosts * perHost nodes need half of the proxies.
       succeeds(store, { kind: 'addCluster', name: 'c', nodeNumber: hosts * perHost });
@@ -140,7 +159,8 @@ describe('allocation', () => {
             all.push(`h${h}:${i}`);
           }
         });
-        for (const r of reported) if (all.length > 0) must(store, { kind: 'addFailure', address: all[r % all.length]!, reporter: 'r' });
+        for (const r of reported)
+          if (all.length > 0) must(store, { kind: 'addFailure', address: all[r % all.length]!, reporter: 'r' });
         if (first > 0) applyCommand(store, { kind: 'addCluster', name: 'first', nodeNumber: first }, CTX);
 
         const free = new Map<string, number>();

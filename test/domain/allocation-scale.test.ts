@@ -23,7 +23,12 @@ function bigFleet(): MutableStore {
   for (let h = 0; h < HOSTS; h++) {
     for (let i = 0; i < PER_HOST; i++) {
       const address = `${host(h)}:${7000 + i}`;
-      must(store, { kind: 'addProxy', proxy_address: address, nodes: [`${host(h)}:${6000 + 2 * i}`, `${host(h)}:${6001 + 2 * i}`], host: null });
+      must(store, {
+        kind: 'addProxy',
+        proxy_address: address,
+        nodes: [`${host(h)}:${6000 + 2 * i}`, `${host(h)}:${6001 + 2 * i}`],
+        host: null,
+      });
     }
   }
   return store;
@@ -63,10 +68,14 @@ test('1,000 hosts x 10 proxies: many clusters get chunks on distinct hosts, link
 
   // The fullest host gives first, so used proxies per host stay within one.
   const usedPerHost = new Map<string, number>();
-  for (const p of store.proxies.values()) if (p.cluster !== null) usedPerHost.set(p.host, (usedPerHost.get(p.host) ?? 0) + 1);
+  for (const p of store.proxies.values())
+    if (p.cluster !== null) usedPerHost.set(p.host, (usedPerHost.get(p.host) ?? 0) + 1);
   assert.equal(usedPerHost.size, HOSTS);
   const counts = [...usedPerHost.values()];
-  assert.ok(Math.max(...counts) - Math.min(...counts) <= 1, `used proxies per host range from ${Math.min(...counts)} to ${Math.max(...counts)}`);
+  assert.ok(
+    Math.max(...counts) - Math.min(...counts) <= 1,
+    `used proxies per host range from ${Math.min(...counts)} to ${Math.max(...counts)}`,
+  );
 
   // Losing a whole host: its chunks' masters move to as many distinct hosts
   // as it has chunks, and the spare proxies absorb every host's loss.
@@ -86,7 +95,9 @@ test('1,000 hosts x 10 proxies: many clusters get chunks on distinct hosts, link
 
   // Fail every proxy of the victim host: each gets a replacement, on a host
   // other than its chunk partner, and the store stays consistent.
-  const victimProxies = [...store.proxies.values()].filter((p) => p.host === victim && p.cluster !== null).map((p) => p.proxy_address);
+  const victimProxies = [...store.proxies.values()]
+    .filter((p) => p.host === victim && p.cluster !== null)
+    .map((p) => p.proxy_address);
   const replacementHosts = new Set<string>();
   for (const address of victimProxies) {
     const outcome = applyCommand(store, { kind: 'failover', address }, CTX);

@@ -39,17 +39,33 @@ describe('names', () => {
 
   for (const [what, address] of BAD_NAMES) {
     test(`POST /proxies/meta refuses an address with ${what}: INVALID_PROXY_ADDRESS`, () => {
-      failsUnchanged(storeWithProxies(1, 1), { kind: 'addProxy', proxy_address: address, nodes: ['n:1', 'n:2'], host: null }, 'INVALID_PROXY_ADDRESS');
+      failsUnchanged(
+        storeWithProxies(1, 1),
+        { kind: 'addProxy', proxy_address: address, nodes: ['n:1', 'n:2'], host: null },
+        'INVALID_PROXY_ADDRESS',
+      );
     });
   }
 
   test('node addresses and the host follow the same rules: INVALID_REQUEST naming the field', () => {
     const store = storeWithProxies(1, 1);
     for (const [, bad] of BAD_NAMES) {
-      failsUnchanged(store, { kind: 'addProxy', proxy_address: 'h:1', nodes: ['n:1', bad], host: null }, 'INVALID_REQUEST');
-      failsUnchanged(store, { kind: 'addProxy', proxy_address: 'h:1', nodes: ['n:1', 'n:2'], host: bad }, 'INVALID_REQUEST');
+      failsUnchanged(
+        store,
+        { kind: 'addProxy', proxy_address: 'h:1', nodes: ['n:1', bad], host: null },
+        'INVALID_REQUEST',
+      );
+      failsUnchanged(
+        store,
+        { kind: 'addProxy', proxy_address: 'h:1', nodes: ['n:1', 'n:2'], host: bad },
+        'INVALID_REQUEST',
+      );
     }
-    const outcome = applyCommand(store, { kind: 'addProxy', proxy_address: 'h:1', nodes: ['n:1', 'x'.repeat(300)], host: null }, CTX);
+    const outcome = applyCommand(
+      store,
+      { kind: 'addProxy', proxy_address: 'h:1', nodes: ['n:1', 'x'.repeat(300)], host: null },
+      CTX,
+    );
     assert.ok(!outcome.ok && /nodes\[1\]/.test(outcome.error.message ?? ''));
     assert.ok(!outcome.ok && (outcome.error.message ?? '').length < 300, 'the message quotes a long name cut short');
   });
@@ -65,7 +81,12 @@ describe('names', () => {
 
 /** A valid document, then one edit; the restore must refuse it with INVALID_REQUEST naming `problem`. */
 function refusesRestore(edit: (d: MetaDocument) => void, problem: RegExp): void {
-  const doc = buildDocument({ proxies: ['h1:1', 'h2:1', 'h3:1'], clusters: { c: [['h1:1', 'h2:1']] }, failed: ['h3:1'], failures: { 'h3:1': { r: 1 } } });
+  const doc = buildDocument({
+    proxies: ['h1:1', 'h2:1', 'h3:1'],
+    clusters: { c: [['h1:1', 'h2:1']] },
+    failed: ['h3:1'],
+    failures: { 'h3:1': { r: 1 } },
+  });
   const edited = cloneDocument(doc);
   edit(edited);
   const store = storeWithProxies(1, 1);
@@ -79,19 +100,44 @@ function refusesRestore(edit: (d: MetaDocument) => void, problem: RegExp): void 
 describe('restore holds every name to the same rules', () => {
   const long = `${'h'.repeat(70_000)}:1`;
   const cases: [string, (d: MetaDocument) => void, RegExp][] = [
-    ['an all_proxies key', (d) => (d.all_proxies[long] = { proxy_address: long, node_addresses: ['a', 'b'], host: 'h', cluster: null }), /all_proxies/],
-    ['a lone surrogate in an address', (d) => (d.all_proxies['h\ud800:1'] = { proxy_address: 'h\ud800:1', node_addresses: ['a', 'b'], host: 'h', cluster: null }), /all_proxies/],
-    ['a node address of a proxy', (d) => (d.all_proxies['h3:1'] = { ...d.all_proxies['h3:1']!, node_addresses: ['a b', 'c'] }), /node_addresses\[0\]/],
+    [
+      'an all_proxies key',
+      (d) => (d.all_proxies[long] = { proxy_address: long, node_addresses: ['a', 'b'], host: 'h', cluster: null }),
+      /all_proxies/,
+    ],
+    [
+      'a lone surrogate in an address',
+      (d) =>
+        (d.all_proxies['h\ud800:1'] = {
+          proxy_address: 'h\ud800:1',
+          node_addresses: ['a', 'b'],
+          host: 'h',
+          cluster: null,
+        }),
+      /all_proxies/,
+    ],
+    [
+      'a node address of a proxy',
+      (d) => (d.all_proxies['h3:1'] = { ...d.all_proxies['h3:1']!, node_addresses: ['a b', 'c'] }),
+      /node_addresses\[0\]/,
+    ],
     ['a host', (d) => (d.all_proxies['h3:1'] = { ...d.all_proxies['h3:1']!, host: 'a/b' }), /host/],
     ['a failed_proxies entry', (d) => d.failed_proxies.push(long), /failed_proxies/],
-    ['a failed_proxies entry of 200 characters without a port', (d) => d.failed_proxies.push('x'.repeat(200)), /failed_proxies/],
+    [
+      'a failed_proxies entry of 200 characters without a port',
+      (d) => d.failed_proxies.push('x'.repeat(200)),
+      /failed_proxies/,
+    ],
     ['a failures key', (d) => (d.failures['h\ud800:1'] = { r: 1 }), /failures/],
     ['a reporter', (d) => (d.failures['h3:1'] = { 'r%20': 1 }), /reporter/],
     [
       'a chunk node address',
       (d) => {
         const chunk = d.clusters.c!.chunks[0]!;
-        (d.clusters.c!.chunks as ChunkStore[])[0] = { ...chunk, node_addresses: ['x y', ...chunk.node_addresses.slice(1)] as unknown as ChunkStore['node_addresses'] };
+        (d.clusters.c!.chunks as ChunkStore[])[0] = {
+          ...chunk,
+          node_addresses: ['x y', ...chunk.node_addresses.slice(1)] as unknown as ChunkStore['node_addresses'],
+        };
       },
       /chunk 0: node_addresses\[0\]/,
     ],
@@ -99,8 +145,20 @@ describe('restore holds every name to the same rules', () => {
       'an address in a stable slot range tag',
       (d) => {
         const chunk = d.clusters.c!.chunks[0]!;
-        const meta = { epoch: 1, src_proxy_address: 'h1:1', src_node_address: 'n', dst_proxy_address: long, dst_node_address: 'n' };
-        (d.clusters.c!.chunks as ChunkStore[])[0] = { ...chunk, stable_slots: [{ range_list: chunk.stable_slots[0]!.range_list, tag: { Migrating: meta } }, chunk.stable_slots[1]] };
+        const meta = {
+          epoch: 1,
+          src_proxy_address: 'h1:1',
+          src_node_address: 'n',
+          dst_proxy_address: long,
+          dst_node_address: 'n',
+        };
+        (d.clusters.c!.chunks as ChunkStore[])[0] = {
+          ...chunk,
+          stable_slots: [
+            { range_list: chunk.stable_slots[0]!.range_list, tag: { Migrating: meta } },
+            chunk.stable_slots[1],
+          ],
+        };
       },
       /dst_proxy_address/,
     ],
@@ -110,7 +168,10 @@ describe('restore holds every name to the same rules', () => {
 
 describe('restored failure reports', () => {
   test('a report time in the future is taken as now; reports on unknown addresses are dropped', () => {
-    const doc = buildDocument({ proxies: ['h1:1', 'h2:1'], failures: { 'h1:1': { r1: CTX.now + 1e9, r2: CTX.now - 5 }, 'h9:1': { r: CTX.now } } });
+    const doc = buildDocument({
+      proxies: ['h1:1', 'h2:1'],
+      failures: { 'h1:1': { r1: CTX.now + 1e9, r2: CTX.now - 5 }, 'h9:1': { r: CTX.now } },
+    });
     const store = storeWithProxies(1, 1);
     must(store, { kind: 'restore', document: doc });
     assert.deepEqual(storeToDocument(store).failures, { 'h1:1': { r2: CTX.now - 5, r1: CTX.now } });
@@ -120,13 +181,19 @@ describe('restored failure reports', () => {
   });
 
   test(`an address with more than ${MAX_REPORTERS_PER_PROXY} reporters keeps the newest`, () => {
-    const reports = Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`r${i}`, CTX.now - 3000 + ((i * 7) % 3000)]));
+    const reports = Object.fromEntries(
+      Array.from({ length: 3000 }, (_, i) => [`r${i}`, CTX.now - 3000 + ((i * 7) % 3000)]),
+    );
     const store = storeWithProxies(1, 1);
     must(store, { kind: 'restore', document: buildDocument({ proxies: ['h1:1'], failures: { 'h1:1': reports } }) });
     const kept = store.failures.get('h1:1')!;
     assert.equal(kept.size, MAX_REPORTERS_PER_PROXY);
     const times = [...kept.values()];
-    assert.deepEqual(times, [...times].sort((a, b) => a - b), 'oldest first');
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+      'oldest first',
+    );
     assert.equal(times[0], CTX.now - MAX_REPORTERS_PER_PROXY);
   });
 });
@@ -135,7 +202,8 @@ describe('failure reports cost the same whatever their number', () => {
   test(`a proxy keeps at most ${MAX_REPORTERS_PER_PROXY} reporters; a new one drops the oldest`, () => {
     const store = storeWithProxies(2, 1);
     const address = proxyAddress(1, 1);
-    for (let i = 0; i < MAX_REPORTERS_PER_PROXY + 100; i++) must(store, { kind: 'addFailure', address, reporter: `r${i}` }, { ...CTX, now: CTX.now + i });
+    for (let i = 0; i < MAX_REPORTERS_PER_PROXY + 100; i++)
+      must(store, { kind: 'addFailure', address, reporter: `r${i}` }, { ...CTX, now: CTX.now + i });
     const reports = store.failures.get(address)!;
     assert.equal(reports.size, MAX_REPORTERS_PER_PROXY);
     assert.equal(reports.keys().next().value, 'r100');
@@ -167,7 +235,11 @@ describe('failure reports cost the same whatever their number', () => {
     const address = proxyAddress(1, 1);
     for (const r of ['a', 'b', 'c']) must(store, { kind: 'addFailure', address, reporter: r });
     const before = JSON.stringify([...store.failures.get(address)!]);
-    const prepared = prepareCommand(store, { kind: 'addFailure', address, reporter: 'a' }, { ...CTX, now: CTX.now + 9 });
+    const prepared = prepareCommand(
+      store,
+      { kind: 'addFailure', address, reporter: 'a' },
+      { ...CTX, now: CTX.now + 9 },
+    );
     assert.deepEqual([...store.failures.get(address)!.keys()], ['b', 'c', 'a']);
     prepared.rollback();
     assert.equal(JSON.stringify([...store.failures.get(address)!]), before);

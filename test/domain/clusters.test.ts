@@ -21,12 +21,35 @@ function freeProxyCount(store: MutableStore): number {
 
 describe('add cluster', () => {
   const layouts: { name: string; nodes: number; ranges: [number, number][] }[] = [
-    { name: '4 nodes: two halves', nodes: 4, ranges: [[0, 8191], [8192, 16383]] },
-    { name: '8 nodes: four quarters', nodes: 8, ranges: [[0, 4095], [4096, 8191], [8192, 12287], [12288, 16383]] },
+    {
+      name: '4 nodes: two halves',
+      nodes: 4,
+      ranges: [
+        [0, 8191],
+        [8192, 16383],
+      ],
+    },
+    {
+      name: '8 nodes: four quarters',
+      nodes: 8,
+      ranges: [
+        [0, 4095],
+        [4096, 8191],
+        [8192, 12287],
+        [12288, 16383],
+      ],
+    },
     {
       name: '12 nodes: the first 16384 % 6 = 4 masters get one slot more',
       nodes: 12,
-      ranges: [[0, 2730], [2731, 5461], [5462, 8192], [8193, 10923], [10924, 13653], [13654, 16383]],
+      ranges: [
+        [0, 2730],
+        [2731, 5461],
+        [5462, 8192],
+        [8193, 10923],
+        [10924, 13653],
+        [13654, 16383],
+      ],
     },
   ];
   for (const c of layouts) {
@@ -61,7 +84,10 @@ describe('add cluster', () => {
       assert.equal(proxy.epoch, view.epoch);
       // Each proxy serves its own two nodes, 2i and 2i+1 of 60xx for proxy 70i.
       const port = Number(address.split(':')[1]) - 7000;
-      assert.deepEqual(proxy.nodes.map((n) => Number(n.address.split(':')[1])), [6000 + 2 * port, 6001 + 2 * port]);
+      assert.deepEqual(
+        proxy.nodes.map((n) => Number(n.address.split(':')[1])),
+        [6000 + 2 * port, 6001 + 2 * port],
+      );
     }
     assertConsistent(store);
   });
@@ -84,7 +110,11 @@ describe('add cluster', () => {
     { name: 'slash in the name', cmd: addCluster('a/b', 4), code: 'INVALID_CLUSTER_NAME' },
     { name: 'dot in the name', cmd: addCluster('a.b', 4), code: 'INVALID_CLUSTER_NAME' },
     { name: 'non-ASCII letter', cmd: addCluster('café', 4), code: 'INVALID_CLUSTER_NAME' },
-    { name: 'invalid name wins over an invalid node number', cmd: addCluster('bad name', 0), code: 'INVALID_CLUSTER_NAME' },
+    {
+      name: 'invalid name wins over an invalid node number',
+      cmd: addCluster('bad name', 0),
+      code: 'INVALID_CLUSTER_NAME',
+    },
     {
       name: 'ALREADY_EXISTED before the node number and resources',
       setup: (s) => must(s, addCluster('taken', 4)),
@@ -96,12 +126,21 @@ describe('add cluster', () => {
     { name: 'odd node number', cmd: addCluster('c', 3), code: 'INVALID_NODE_NUMBER' },
     { name: 'negative', cmd: addCluster('c', -4), code: 'INVALID_NODE_NUMBER' },
     { name: 'fractional', cmd: addCluster('c', 4.5), code: 'INVALID_NODE_NUMBER' },
-    { name: 'invalid node number wins over missing resources', cmd: addCluster('c', 1002), code: 'INVALID_NODE_NUMBER' },
+    {
+      name: 'invalid node number wins over missing resources',
+      cmd: addCluster('c', 1002),
+      code: 'INVALID_NODE_NUMBER',
+    },
     { name: 'more nodes than free proxies hold', cmd: addCluster('c', 8), code: 'NO_AVAILABLE_RESOURCE' },
     {
       name: 'free proxies exist but sit on one host',
       setup: (s) => {
-        must(s, { kind: 'addProxy', proxy_address: '127.0.0.1:7002', nodes: ['127.0.0.1:6004', '127.0.0.1:6005'], host: null });
+        must(s, {
+          kind: 'addProxy',
+          proxy_address: '127.0.0.1:7002',
+          nodes: ['127.0.0.1:6004', '127.0.0.1:6005'],
+          host: null,
+        });
         must(s, { kind: 'removeProxy', address: proxyAddress(2, 1) });
       },
       cmd: addCluster('c', 4),
@@ -215,7 +254,11 @@ describe('balance masters', () => {
     assertConsistent(store);
 
     // No free proxy is left: the takeover stands, and balancing keeps it.
-    failsWithChanges(store, { kind: 'failover', address: viewOf(store, 'c', 1).nodes[0]!.proxy_address }, 'NO_AVAILABLE_RESOURCE');
+    failsWithChanges(
+      store,
+      { kind: 'failover', address: viewOf(store, 'c', 1).nodes[0]!.proxy_address },
+      'NO_AVAILABLE_RESOURCE',
+    );
     assert.deepEqual(roles(store), ['SecondChunkMaster']);
     succeeds(store, { kind: 'balanceMasters', name: 'c' });
     assert.deepEqual(roles(store), ['SecondChunkMaster']);
@@ -226,7 +269,10 @@ describe('balance masters', () => {
     const store = storeWithProxies(4, 3);
     must(store, addCluster('c', 12));
     for (const chunk of [0, 1, 2]) {
-      must(store, { kind: 'failover', address: store.clusters.get('c')!.chunks[chunk]!.proxy_addresses[chunk === 1 ? 1 : 0] });
+      must(store, {
+        kind: 'failover',
+        address: store.clusters.get('c')!.chunks[chunk]!.proxy_addresses[chunk === 1 ? 1 : 0],
+      });
     }
     assert.deepEqual(roles(store), ['SecondChunkMaster', 'FirstChunkMaster', 'SecondChunkMaster']);
     must(store, { kind: 'addFailure', address: store.clusters.get('c')!.chunks[2]!.proxy_addresses[1], reporter: 'r' });

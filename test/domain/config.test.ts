@@ -20,14 +20,46 @@ const M = D.migration_config;
 
 describe('change config', () => {
   const successes: { name: string; config: Record<string, string>; expected: ClusterConfig }[] = [
-    { name: 'compression set_get_only', config: { compression_strategy: 'set_get_only' }, expected: { ...D, compression_strategy: 'set_get_only' } },
-    { name: 'compression allow_all', config: { compression_strategy: 'allow_all' }, expected: { ...D, compression_strategy: 'allow_all' } },
-    { name: 'key and value in any case', config: { Compression_STRATEGY: 'Set_Get_Only' }, expected: { ...D, compression_strategy: 'set_get_only' } },
-    { name: 'max migration time', config: { migration_max_migration_time: '60' }, expected: { ...D, migration_config: { ...M, max_migration_time: 60 } } },
-    { name: 'max blocking time', config: { migration_max_blocking_time: '0' }, expected: { ...D, migration_config: { ...M, max_blocking_time: 0 } } },
-    { name: 'scan interval may be 0', config: { migration_scan_interval: '0' }, expected: { ...D, migration_config: { ...M, scan_interval: 0 } } },
-    { name: 'scan count 1', config: { MIGRATION_SCAN_COUNT: '1' }, expected: { ...D, migration_config: { ...M, scan_count: 1 } } },
-    { name: 'a leading plus, as the reference integer parser takes', config: { migration_scan_count: '+7' }, expected: { ...D, migration_config: { ...M, scan_count: 7 } } },
+    {
+      name: 'compression set_get_only',
+      config: { compression_strategy: 'set_get_only' },
+      expected: { ...D, compression_strategy: 'set_get_only' },
+    },
+    {
+      name: 'compression allow_all',
+      config: { compression_strategy: 'allow_all' },
+      expected: { ...D, compression_strategy: 'allow_all' },
+    },
+    {
+      name: 'key and value in any case',
+      config: { Compression_STRATEGY: 'Set_Get_Only' },
+      expected: { ...D, compression_strategy: 'set_get_only' },
+    },
+    {
+      name: 'max migration time',
+      config: { migration_max_migration_time: '60' },
+      expected: { ...D, migration_config: { ...M, max_migration_time: 60 } },
+    },
+    {
+      name: 'max blocking time',
+      config: { migration_max_blocking_time: '0' },
+      expected: { ...D, migration_config: { ...M, max_blocking_time: 0 } },
+    },
+    {
+      name: 'scan interval may be 0',
+      config: { migration_scan_interval: '0' },
+      expected: { ...D, migration_config: { ...M, scan_interval: 0 } },
+    },
+    {
+      name: 'scan count 1',
+      config: { MIGRATION_SCAN_COUNT: '1' },
+      expected: { ...D, migration_config: { ...M, scan_count: 1 } },
+    },
+    {
+      name: 'a leading plus, as the reference integer parser takes',
+      config: { migration_scan_count: '+7' },
+      expected: { ...D, migration_config: { ...M, scan_count: 7 } },
+    },
     {
       name: 'several keys at once',
       config: { compression_strategy: 'allow_all', migration_scan_count: '32', migration_scan_interval: '100' },
@@ -51,18 +83,44 @@ describe('change config', () => {
     });
   }
 
-  const failures: { name: string; cluster?: string; config: Record<string, string>; code: ErrorCode; details?: InvalidConfigDetails }[] = [
+  const failures: {
+    name: string;
+    cluster?: string;
+    config: Record<string, string>;
+    code: ErrorCode;
+    details?: InvalidConfigDetails;
+  }[] = [
     { name: 'invalid name', cluster: 'c/d', config: { nope: 'x' }, code: 'INVALID_CLUSTER_NAME' },
-    { name: 'unknown cluster before the config is read', cluster: 'd', config: { nope: 'x' }, code: 'CLUSTER_NOT_FOUND' },
-    { name: 'unknown key', config: { nope: 'x' }, code: 'INVALID_CONFIG', details: { key: 'nope', value: 'x', message: 'FIELD_NOT_FOUND' } },
-    { name: 'the key is reported as sent', config: { NOPE: 'X' }, code: 'INVALID_CONFIG', details: { key: 'NOPE', value: 'X', message: 'FIELD_NOT_FOUND' } },
+    {
+      name: 'unknown cluster before the config is read',
+      cluster: 'd',
+      config: { nope: 'x' },
+      code: 'CLUSTER_NOT_FOUND',
+    },
+    {
+      name: 'unknown key',
+      config: { nope: 'x' },
+      code: 'INVALID_CONFIG',
+      details: { key: 'nope', value: 'x', message: 'FIELD_NOT_FOUND' },
+    },
+    {
+      name: 'the key is reported as sent',
+      config: { NOPE: 'X' },
+      code: 'INVALID_CONFIG',
+      details: { key: 'NOPE', value: 'X', message: 'FIELD_NOT_FOUND' },
+    },
     {
       name: 'unknown migration field',
       config: { migration_speed: '1' },
       code: 'INVALID_CONFIG',
       details: { key: 'migration_speed', value: '1', message: 'FIELD_NOT_FOUND' },
     },
-    { name: 'bare migration prefix', config: { migration_: '1' }, code: 'INVALID_CONFIG', details: { key: 'migration_', value: '1', message: 'FIELD_NOT_FOUND' } },
+    {
+      name: 'bare migration prefix',
+      config: { migration_: '1' },
+      code: 'INVALID_CONFIG',
+      details: { key: 'migration_', value: '1', message: 'FIELD_NOT_FOUND' },
+    },
     {
       name: 'migration field without its prefix',
       config: { scan_count: '1' },

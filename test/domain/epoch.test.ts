@@ -83,10 +83,26 @@ describe('recover epoch', () => {
 describe('every successful command raises the epoch, also when nothing else changes', () => {
   const cases: { name: string; cmd: Command; touched: string[] }[] = [
     { name: 'balancing a balanced cluster', cmd: { kind: 'balanceMasters', name: 'a' }, touched: ['a'] },
-    { name: 'setting a config to its current value', cmd: { kind: 'changeConfig', name: 'b', config: { compression_strategy: 'disabled' } }, touched: ['b'] },
-    { name: 'a repeated failure report at the same second', cmd: { kind: 'addFailure', address: proxyAddress(1, 1), reporter: 'r0' }, touched: [] },
-    { name: 'failing an already failed free proxy', cmd: { kind: 'failover', address: proxyAddress(4, 3) }, touched: [] },
-    { name: 'adding a proxy', cmd: { kind: 'addProxy', proxy_address: '10.0.0.1:1', nodes: ['n1', 'n2'], host: null }, touched: [] },
+    {
+      name: 'setting a config to its current value',
+      cmd: { kind: 'changeConfig', name: 'b', config: { compression_strategy: 'disabled' } },
+      touched: ['b'],
+    },
+    {
+      name: 'a repeated failure report at the same second',
+      cmd: { kind: 'addFailure', address: proxyAddress(1, 1), reporter: 'r0' },
+      touched: [],
+    },
+    {
+      name: 'failing an already failed free proxy',
+      cmd: { kind: 'failover', address: proxyAddress(4, 3) },
+      touched: [],
+    },
+    {
+      name: 'adding a proxy',
+      cmd: { kind: 'addProxy', proxy_address: '10.0.0.1:1', nodes: ['n1', 'n2'], host: null },
+      touched: [],
+    },
   ];
   for (const c of cases) {
     test(c.name, () => {
@@ -97,7 +113,9 @@ describe('every successful command raises the epoch, also when nothing else chan
       const global = store.globalEpoch;
       succeeds(store, c.cmd);
       assert.equal(store.globalEpoch, global + 1);
-      const expected = Object.fromEntries(Object.entries(epochs).map(([name, e]) => [name, c.touched.includes(name) ? global + 1 : e]));
+      const expected = Object.fromEntries(
+        Object.entries(epochs).map(([name, e]) => [name, c.touched.includes(name) ? global + 1 : e]),
+      );
       assert.deepEqual(clusterEpochs(store), expected, 'only the touched cluster takes the new epoch');
     });
   }

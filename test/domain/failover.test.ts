@@ -58,10 +58,28 @@ describe('failover of a free proxy', () => {
 });
 
 describe('failover of a proxy in a cluster', () => {
-  const sides: { name: string; side: 0 | 1; role: ChunkStore['role_position']; masterNodes: [number, number]; parts: [number, number] }[] = [
+  const sides: {
+    name: string;
+    side: 0 | 1;
+    role: ChunkStore['role_position'];
+    masterNodes: [number, number];
+    parts: [number, number];
+  }[] = [
     // Part 0 moves to node 3 and part 1 stays on node 2 (upstream 11431e2).
-    { name: 'first proxy: the second takes over', side: 0, role: 'SecondChunkMaster', masterNodes: [2, 3], parts: [3, 2] },
-    { name: 'second proxy: the first takes over', side: 1, role: 'FirstChunkMaster', masterNodes: [0, 1], parts: [0, 1] },
+    {
+      name: 'first proxy: the second takes over',
+      side: 0,
+      role: 'SecondChunkMaster',
+      masterNodes: [2, 3],
+      parts: [3, 2],
+    },
+    {
+      name: 'second proxy: the first takes over',
+      side: 1,
+      role: 'FirstChunkMaster',
+      masterNodes: [0, 1],
+      parts: [0, 1],
+    },
   ];
   for (const c of sides) {
     test(`replaces the ${c.name}`, () => {
@@ -85,7 +103,10 @@ describe('failover of a proxy in a cluster', () => {
       assert.notEqual(replacementRecord.host, before.hosts[0]);
       assert.notEqual(replacementRecord.host, before.hosts[1]);
       assert.deepEqual(after.node_addresses.slice(c.side * 2, c.side * 2 + 2), replacementRecord.node_addresses);
-      assert.deepEqual(after.node_addresses.slice(2 - c.side * 2, 4 - c.side * 2), before.node_addresses.slice(2 - c.side * 2, 4 - c.side * 2));
+      assert.deepEqual(
+        after.node_addresses.slice(2 - c.side * 2, 4 - c.side * 2),
+        before.node_addresses.slice(2 - c.side * 2, 4 - c.side * 2),
+      );
       assert.deepEqual(after.stable_slots, partSlots, 'no slot moves between parts');
 
       // Takeover and replacement each take an epoch; the cluster ends on the second.
@@ -94,10 +115,21 @@ describe('failover of a proxy in a cluster', () => {
 
       assert.equal(store.proxies.get(failed)?.cluster, null);
       assert.ok(store.failedProxies.has(failed));
-      assert.deepEqual(Object.fromEntries(store.failures.get(failed)!), { coord: CTX.now }, 'reports of the failed proxy are kept');
+      assert.deepEqual(
+        Object.fromEntries(store.failures.get(failed)!),
+        { coord: CTX.now },
+        'reports of the failed proxy are kept',
+      );
       assert.equal(replacementRecord.cluster, 'c');
-      assert.deepEqual(value, getProxyView(store, replacement, CTX.migrationLimit), 'the answer is the replacement view');
-      assert.deepEqual(value.nodes.map((n) => n.repl.role), ['replica', 'replica']);
+      assert.deepEqual(
+        value,
+        getProxyView(store, replacement, CTX.migrationLimit),
+        'the answer is the replacement view',
+      );
+      assert.deepEqual(
+        value.nodes.map((n) => n.repl.role),
+        ['replica', 'replica'],
+      );
 
       const view = viewOf(store, 'c', 0);
       assert.deepEqual(
@@ -142,7 +174,14 @@ describe('replacement choice', () => {
   // The failed proxy is h1:1; its chunk partner h2:1 survives. Extra
   // clusters add chunk links between hosts.
   const base = ['h1:1', 'h2:1'];
-  const cases: { name: string; proxies: string[]; links?: [string, string][]; reported?: string[]; failed?: string[]; expected: string }[] = [
+  const cases: {
+    name: string;
+    proxies: string[];
+    links?: [string, string][];
+    reported?: string[];
+    failed?: string[];
+    expected: string;
+  }[] = [
     {
       name: 'the host with fewest links to the failed host wins over one with more free proxies',
       proxies: ['h3:1', 'h4:1', 'h4:2', 'h4:3', 'h1:9', 'h4:9'],
@@ -152,16 +191,35 @@ describe('replacement choice', () => {
     {
       name: 'links are counted per chunk over all clusters and both chunk sides',
       proxies: ['h3:1', 'h3:2', 'h3:3', 'h4:1', 'h4:2', 'h1:8', 'h3:8', 'h1:7', 'h4:7', 'h4:6', 'h1:6'],
-      links: [['h3:8', 'h1:8'], ['h1:7', 'h4:7'], ['h4:6', 'h1:6']],
+      links: [
+        ['h3:8', 'h1:8'],
+        ['h1:7', 'h4:7'],
+        ['h4:6', 'h1:6'],
+      ],
       expected: 'h3:1',
     },
-    { name: 'on equal links the host with most free proxies wins', proxies: ['h3:1', 'h4:1', 'h4:2'], expected: 'h4:1' },
-    { name: 'on equal links and free proxies the smallest host name wins, in byte order', proxies: ['h9:1', 'h10:1'], expected: 'h10:1' },
-    { name: 'on the chosen host the smallest address wins, in byte order', proxies: ['h3:900', 'h3:1000'], expected: 'h3:1000' },
+    {
+      name: 'on equal links the host with most free proxies wins',
+      proxies: ['h3:1', 'h4:1', 'h4:2'],
+      expected: 'h4:1',
+    },
+    {
+      name: 'on equal links and free proxies the smallest host name wins, in byte order',
+      proxies: ['h9:1', 'h10:1'],
+      expected: 'h10:1',
+    },
+    {
+      name: 'on the chosen host the smallest address wins, in byte order',
+      proxies: ['h3:900', 'h3:1000'],
+      expected: 'h3:1000',
+    },
     {
       name: 'the surviving proxy host is never used, even when least linked and fullest (docs/differences.md, item 7)',
       proxies: ['h2:2', 'h2:3', 'h2:4', 'h3:1', 'h1:8', 'h3:8', 'h1:7', 'h3:7'],
-      links: [['h1:8', 'h3:8'], ['h1:7', 'h3:7']],
+      links: [
+        ['h1:8', 'h3:8'],
+        ['h1:7', 'h3:7'],
+      ],
       expected: 'h3:1',
     },
     { name: 'the failed host is never used', proxies: ['h1:2', 'h1:3', 'h3:1'], expected: 'h3:1' },
@@ -199,7 +257,12 @@ describe('replacement choice', () => {
     const store = storeWithProxies(3, 1);
     must(store, { kind: 'addCluster', name: 'c', nodeNumber: 4 });
     for (const port of [7009, 7000, 7005]) {
-      must(store, { kind: 'addProxy', proxy_address: `127.0.0.3:${port}`, nodes: [`n${port}a`, `n${port}b`], host: null });
+      must(store, {
+        kind: 'addProxy',
+        proxy_address: `127.0.0.3:${port}`,
+        nodes: [`n${port}a`, `n${port}b`],
+        host: null,
+      });
     }
     const failed = chunkOf(store, 'c').proxy_addresses[0];
     succeeds(store, { kind: 'failover', address: failed });
@@ -229,7 +292,10 @@ describe('failover without a replacement', () => {
     assert.deepEqual(after.failed_proxies, [failed]);
     assert.deepEqual(after.failures, before.failures);
     // The survivor serves both parts.
-    assert.deepEqual(viewOf(store, 'c', 0).nodes.map((n) => n.repl.role), ['replica', 'replica', 'master', 'master']);
+    assert.deepEqual(
+      viewOf(store, 'c', 0).nodes.map((n) => n.repl.role),
+      ['replica', 'replica', 'master', 'master'],
+    );
     assertConsistent(store);
   });
 
@@ -253,7 +319,11 @@ describe('failover without a replacement', () => {
     must(store, { kind: 'addFailure', address: proxyAddress(3, 1), reporter: 'r' });
     const failed = chunkOf(store, 'c').proxy_addresses[1];
     failsWithChanges(store, { kind: 'failover', address: failed }, 'NO_AVAILABLE_RESOURCE');
-    failsWithChanges(store, { kind: 'addProxy', proxy_address: proxyAddress(3, 1), nodes: ['x', 'y'], host: null }, 'ALREADY_EXISTED');
+    failsWithChanges(
+      store,
+      { kind: 'addProxy', proxy_address: proxyAddress(3, 1), nodes: ['x', 'y'], host: null },
+      'ALREADY_EXISTED',
+    );
     const value = succeeds(store, { kind: 'failover', address: failed }) as ProxyView;
     assert.equal(value.address, proxyAddress(3, 1));
     assert.equal(chunkOf(store, 'c').proxy_addresses[1], proxyAddress(3, 1));
@@ -285,14 +355,20 @@ describe('failover during migration', () => {
     const out: Record<string, number> = {};
     store.clusters.get('c')!.chunks.forEach((chunk, ci) =>
       chunk.migrating_slots.forEach((entries, part) => {
-        for (const m of entries) if (m.is_migrating) out[`${ci}.${part}->${m.meta.dst_chunk_index}.${m.meta.dst_chunk_part}`] = m.meta.epoch;
+        for (const m of entries)
+          if (m.is_migrating) out[`${ci}.${part}->${m.meta.dst_chunk_index}.${m.meta.dst_chunk_part}`] = m.meta.epoch;
       }),
     );
     return out;
   }
 
   const cases: { name: string; chunk: number; side: 0 | 1; reset: string[] }[] = [
-    { name: 'a source part: its moves and those into the same destination restart', chunk: 0, side: 0, reset: ['0.0->2.0', '0.1->2.0'] },
+    {
+      name: 'a source part: its moves and those into the same destination restart',
+      chunk: 0,
+      side: 0,
+      reset: ['0.0->2.0', '0.1->2.0'],
+    },
     { name: 'another source part', chunk: 1, side: 1, reset: ['1.0->2.1', '1.1->2.1'] },
     { name: 'a destination part: every move into it restarts', chunk: 2, side: 1, reset: ['1.0->2.1', '1.1->2.1'] },
     { name: 'the other destination part', chunk: 2, side: 0, reset: ['0.0->2.0', '0.1->2.0'] },
@@ -304,7 +380,10 @@ describe('failover during migration', () => {
       succeeds(store, { kind: 'failover', address: failed });
       const takeoverEpoch = store.globalEpoch - 1;
       const all = ['0.0->2.0', '0.1->2.0', '1.0->2.1', '1.1->2.1'];
-      assert.deepEqual(migrationEpochs(store), Object.fromEntries(all.map((k) => [k, c.reset.includes(k) ? takeoverEpoch : epoch])));
+      assert.deepEqual(
+        migrationEpochs(store),
+        Object.fromEntries(all.map((k) => [k, c.reset.includes(k) ? takeoverEpoch : epoch])),
+      );
       assertConsistent(store);
       // Coordinators see the new epochs and commit with them.
       commitAllShown(store, 'c', CTX, () => assertConsistent(store));
@@ -316,7 +395,9 @@ describe('failover during migration', () => {
     const chunk0 = chunkOf(store, 'c', 0);
     succeeds(store, { kind: 'failover', address: chunk0.proxy_addresses[0] });
     const after = chunkOf(store, 'c', 0);
-    const fromPart0 = shownMigrations(store, 'c', 0).filter((s) => migrationMeta(s.tag)!.src_node_address === after.node_addresses[3]);
+    const fromPart0 = shownMigrations(store, 'c', 0).filter(
+      (s) => migrationMeta(s.tag)!.src_node_address === after.node_addresses[3],
+    );
     assert.equal(fromPart0.length, 1, 'the part 0 migration now leaves from node 3');
     assert.equal(migrationMeta(fromPart0[0]!.tag)!.src_proxy_address, after.proxy_addresses[1]);
   });
@@ -325,7 +406,11 @@ describe('failover during migration', () => {
     const { store } = expanding();
     const stale = shownMigrations(store, 'c', 0)[0]!;
     succeeds(store, { kind: 'failover', address: chunkOf(store, 'c', 0).proxy_addresses[0] });
-    failsUnchanged(store, { kind: 'commitMigration', cluster_name: 'c', slot_range: stale }, 'MIGRATION_TASK_NOT_FOUND');
+    failsUnchanged(
+      store,
+      { kind: 'commitMigration', cluster_name: 'c', slot_range: stale },
+      'MIGRATION_TASK_NOT_FOUND',
+    );
   });
 
   test('a repeated failover on the same chunk does not restart migrations again (upstream test_failover_during_migration)', () => {
@@ -345,10 +430,18 @@ describe('failover during migration', () => {
     failsWithChanges(store, { kind: 'failover', address: failed }, 'NO_AVAILABLE_RESOURCE', limit2);
     const epoch2 = store.clusters.get('c')!.epoch;
     assert.ok(epoch2 > epoch1);
-    const importingEpochs = () => nodes().slice(4, 6).map((n) => n.slots.map((s) => [Object.keys(s.tag)[0], migrationMeta(s.tag)!.epoch]));
+    const importingEpochs = () =>
+      nodes()
+        .slice(4, 6)
+        .map((n) => n.slots.map((s) => [Object.keys(s.tag)[0], migrationMeta(s.tag)!.epoch]));
     // Node 4 imports part 0 (untouched); node 5 now imports part 1 (restarted).
     assert.deepEqual(importingEpochs(), [[['Importing', epoch1]], [['Importing', epoch2]]]);
-    assert.deepEqual(nodes().slice(6).map((n) => n.slots), [[], []]);
+    assert.deepEqual(
+      nodes()
+        .slice(6)
+        .map((n) => n.slots),
+      [[], []],
+    );
 
     failsWithChanges(store, { kind: 'failover', address: failed }, 'NO_AVAILABLE_RESOURCE', limit2);
     assert.deepEqual(importingEpochs(), [[['Importing', epoch1]], [['Importing', epoch2]]]);

@@ -22,7 +22,13 @@ describe('report failure', () => {
     assert.equal(unknown.changes, null, 'but nothing is stored');
     assert.equal(snapshot(store), before);
     // Oldest first: c2's report is now older than c1's.
-    assert.deepEqual([...store.failures.get(known)!], [['c2', NOW - 5], ['c1', NOW]]);
+    assert.deepEqual(
+      [...store.failures.get(known)!],
+      [
+        ['c2', NOW - 5],
+        ['c1', NOW],
+      ],
+    );
     assert.equal(store.failures.has('10.9.9.9:1'), false);
     assert.equal(store.globalEpoch, 2 + 3);
     assertConsistent(store);
@@ -52,7 +58,12 @@ describe('active failures', () => {
   must(store, { kind: 'addFailure', address: '10.0.0.1:1', reporter: 'r1' }, { ...CTX, now: NOW });
 
   const cases: { name: string; ttl: number; quorum: number; expected: string[] }[] = [
-    { name: 'quorum 1 lists known proxies with a live report, sorted; a report ttl seconds old has expired', ttl: 60, quorum: 1, expected: [a, c] },
+    {
+      name: 'quorum 1 lists known proxies with a live report, sorted; a report ttl seconds old has expired',
+      ttl: 60,
+      quorum: 1,
+      expected: [a, c],
+    },
     { name: 'a longer ttl keeps older reports', ttl: 61, quorum: 1, expected: [a, b, c] },
     { name: 'quorum counts live reporters only', ttl: 60, quorum: 2, expected: [c] },
     { name: 'with every reporter live, quorum 2 holds for two proxies', ttl: 1000, quorum: 2, expected: [a, c] },
@@ -109,6 +120,11 @@ describe('failed proxies', () => {
     const store = storeWithProxies(10, 1);
     for (const h of [9, 10, 2, 1]) must(store, { kind: 'failover', address: proxyAddress(h, 1) });
     // '0' (0x30) sorts before ':' (0x3a), so host 10 comes first.
-    assert.deepEqual(listFailedProxies(store), ['127.0.0.10:7001', '127.0.0.1:7001', '127.0.0.2:7001', '127.0.0.9:7001']);
+    assert.deepEqual(listFailedProxies(store), [
+      '127.0.0.10:7001',
+      '127.0.0.1:7001',
+      '127.0.0.2:7001',
+      '127.0.0.9:7001',
+    ]);
   });
 });

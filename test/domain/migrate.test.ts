@@ -26,11 +26,23 @@ function storedMoves(cluster: ClusterStore, epoch?: number): Move[] {
       for (const m of entries) {
         const key = `${m.meta.src_chunk_index}.${m.meta.src_chunk_part}->${m.meta.dst_chunk_index}.${m.meta.dst_chunk_part}@${m.meta.epoch}:${JSON.stringify(m.range_list)}`;
         if (m.is_migrating) {
-          assert.deepEqual([m.meta.src_chunk_index, m.meta.src_chunk_part], [ci, part], 'a migrating entry sits at its source');
-          moves.push({ from: `${ci}.${part}`, to: `${m.meta.dst_chunk_index}.${m.meta.dst_chunk_part}`, ranges: m.range_list });
+          assert.deepEqual(
+            [m.meta.src_chunk_index, m.meta.src_chunk_part],
+            [ci, part],
+            'a migrating entry sits at its source',
+          );
+          moves.push({
+            from: `${ci}.${part}`,
+            to: `${m.meta.dst_chunk_index}.${m.meta.dst_chunk_part}`,
+            ranges: m.range_list,
+          });
           if (epoch !== undefined) assert.equal(m.meta.epoch, epoch, 'migration epoch');
         } else {
-          assert.deepEqual([m.meta.dst_chunk_index, m.meta.dst_chunk_part], [ci, part], 'an importing entry sits at its destination');
+          assert.deepEqual(
+            [m.meta.dst_chunk_index, m.meta.dst_chunk_part],
+            [ci, part],
+            'an importing entry sits at its destination',
+          );
           importing.add(key);
         }
       }
@@ -74,49 +86,53 @@ function runningWithoutEmptyParts(): MutableStore {
     must(store, { kind: 'commitMigration', cluster_name: 'c', slot_range });
   }
   const c = store.clusters.get('c')!;
-  assert.ok(c.chunks.every((ch) => ch.stable_slots[0] && ch.stable_slots[1]), 'every part has stable slots');
+  assert.ok(
+    c.chunks.every((ch) => ch.stable_slots[0] && ch.stable_slots[1]),
+    'every part has stable slots',
+  );
   assert.equal(storedMoves(c).length, 2, 'two moves still run');
   return store;
 }
 
 describe('expand', () => {
-  const plans: { name: string; start: number; added: number; moves: Move[]; stable: ([number, number][] | null)[] }[] = [
-    {
-      name: '1 chunk onto 1 new chunk: each master hands its upper half to one new master',
-      start: 4,
-      added: 4,
-      moves: [
-        { from: '0.0', to: '1.0', ranges: [[4096, 8191]] },
-        { from: '0.1', to: '1.1', ranges: [[12288, 16383]] },
-      ],
-      stable: [[[0, 4095]], [[8192, 12287]], null, null],
-    },
-    {
-      name: '2 chunks onto 1 new chunk: two sources feed each new master, the first 4 masters keep one slot more',
-      start: 8,
-      added: 4,
-      moves: [
-        { from: '0.0', to: '2.0', ranges: [[2731, 4095]] },
-        { from: '0.1', to: '2.0', ranges: [[6827, 8191]] },
-        { from: '1.0', to: '2.1', ranges: [[10923, 12287]] },
-        { from: '1.1', to: '2.1', ranges: [[15019, 16383]] },
-      ],
-      stable: [[[0, 2730]], [[4096, 6826]], [[8192, 10922]], [[12288, 15018]], null, null],
-    },
-    {
-      name: '1 chunk onto 2 new chunks: a source feeds several masters, a master takes from several sources',
-      start: 4,
-      added: 8,
-      moves: [
-        { from: '0.0', to: '1.0', ranges: [[5461, 8191]] },
-        { from: '0.0', to: '1.1', ranges: [[2731, 5460]] },
-        { from: '0.1', to: '1.1', ranges: [[16383, 16383]] },
-        { from: '0.1', to: '2.0', ranges: [[13653, 16382]] },
-        { from: '0.1', to: '2.1', ranges: [[10923, 13652]] },
-      ],
-      stable: [[[0, 2730]], [[8192, 10922]], null, null, null, null],
-    },
-  ];
+  const plans: { name: string; start: number; added: number; moves: Move[]; stable: ([number, number][] | null)[] }[] =
+    [
+      {
+        name: '1 chunk onto 1 new chunk: each master hands its upper half to one new master',
+        start: 4,
+        added: 4,
+        moves: [
+          { from: '0.0', to: '1.0', ranges: [[4096, 8191]] },
+          { from: '0.1', to: '1.1', ranges: [[12288, 16383]] },
+        ],
+        stable: [[[0, 4095]], [[8192, 12287]], null, null],
+      },
+      {
+        name: '2 chunks onto 1 new chunk: two sources feed each new master, the first 4 masters keep one slot more',
+        start: 8,
+        added: 4,
+        moves: [
+          { from: '0.0', to: '2.0', ranges: [[2731, 4095]] },
+          { from: '0.1', to: '2.0', ranges: [[6827, 8191]] },
+          { from: '1.0', to: '2.1', ranges: [[10923, 12287]] },
+          { from: '1.1', to: '2.1', ranges: [[15019, 16383]] },
+        ],
+        stable: [[[0, 2730]], [[4096, 6826]], [[8192, 10922]], [[12288, 15018]], null, null],
+      },
+      {
+        name: '1 chunk onto 2 new chunks: a source feeds several masters, a master takes from several sources',
+        start: 4,
+        added: 8,
+        moves: [
+          { from: '0.0', to: '1.0', ranges: [[5461, 8191]] },
+          { from: '0.0', to: '1.1', ranges: [[2731, 5460]] },
+          { from: '0.1', to: '1.1', ranges: [[16383, 16383]] },
+          { from: '0.1', to: '2.0', ranges: [[13653, 16382]] },
+          { from: '0.1', to: '2.1', ranges: [[10923, 13652]] },
+        ],
+        stable: [[[0, 2730]], [[8192, 10922]], null, null, null, null],
+      },
+    ];
   for (const p of plans) {
     test(`plan: ${p.name}`, () => {
       const store = grown(p.start, p.added);
@@ -141,7 +157,11 @@ describe('expand', () => {
     { name: 'invalid name', setup: () => grown(4, 4), cluster: 'x!', code: 'INVALID_CLUSTER_NAME' },
     { name: 'unknown cluster', setup: () => grown(4, 4), cluster: 'x', code: 'CLUSTER_NOT_FOUND' },
     { name: 'no empty chunk (docs/differences.md, item 2)', setup: () => cluster(8), code: 'SLOTS_ALREADY_EVEN' },
-    { name: 'SLOTS_ALREADY_EVEN before MIGRATION_RUNNING', setup: runningWithoutEmptyParts, code: 'SLOTS_ALREADY_EVEN' },
+    {
+      name: 'SLOTS_ALREADY_EVEN before MIGRATION_RUNNING',
+      setup: runningWithoutEmptyParts,
+      code: 'SLOTS_ALREADY_EVEN',
+    },
     {
       name: 'expanding twice',
       setup: () => {
@@ -242,7 +262,12 @@ describe('shrink errors', () => {
       to: 4,
       code: 'FREE_NODE_FOUND',
     },
-    { name: 'MIGRATION_RUNNING before the node number', setup: runningWithoutEmptyParts, to: 3, code: 'MIGRATION_RUNNING' },
+    {
+      name: 'MIGRATION_RUNNING before the node number',
+      setup: runningWithoutEmptyParts,
+      to: 3,
+      code: 'MIGRATION_RUNNING',
+    },
     { name: 'zero nodes', setup: () => cluster(8), to: 0, code: 'INVALID_NODE_NUMBER' },
     { name: 'not a multiple of 4', setup: () => cluster(8), to: 2, code: 'INVALID_NODE_NUMBER' },
     { name: 'negative', setup: () => cluster(8), to: -4, code: 'INVALID_NODE_NUMBER' },
@@ -272,16 +297,25 @@ describe('commit migration', () => {
     const c = store.clusters.get('c')!;
     assert.equal(c.epoch, store.globalEpoch);
     assert.deepEqual(stableOf(c), [[[0, 4095]], [[8192, 12287]], [[4096, 8191]], null]);
-    assert.deepEqual(storedMoves(c, migrationMeta(second.tag)!.epoch), [{ from: '0.1', to: '1.1', ranges: [[12288, 16383]] }]);
+    assert.deepEqual(storedMoves(c, migrationMeta(second.tag)!.epoch), [
+      { from: '0.1', to: '1.1', ranges: [[12288, 16383]] },
+    ]);
     assertConsistent(store);
   });
 
   test('the importing range as shown commits the same migration', () => {
     const store = expanding();
-    const importing = viewOf(store, 'c', 0).nodes.flatMap((n) => n.slots.filter((s) => s.tag !== 'None' && 'Importing' in s.tag));
+    const importing = viewOf(store, 'c', 0).nodes.flatMap((n) =>
+      n.slots.filter((s) => s.tag !== 'None' && 'Importing' in s.tag),
+    );
     assert.equal(importing.length, 2);
     for (const slot_range of importing) succeeds(store, { kind: 'commitMigration', cluster_name: 'c', slot_range });
-    assert.deepEqual(stableOf(store.clusters.get('c')!), [[[0, 4095]], [[8192, 12287]], [[4096, 8191]], [[12288, 16383]]]);
+    assert.deepEqual(stableOf(store.clusters.get('c')!), [
+      [[0, 4095]],
+      [[8192, 12287]],
+      [[4096, 8191]],
+      [[12288, 16383]],
+    ]);
     assertConsistent(store);
   });
 
@@ -291,8 +325,14 @@ describe('commit migration', () => {
     commitAllShown(store, 'c');
     // 2.0 got [2731, 4095] and [6827, 8191]; 2.1 got [10923, 12287] and [15019, 16383].
     assert.deepEqual(stableOf(store.clusters.get('c')!).slice(4), [
-      [[2731, 4095], [6827, 8191]],
-      [[10923, 12287], [15019, 16383]],
+      [
+        [2731, 4095],
+        [6827, 8191],
+      ],
+      [
+        [10923, 12287],
+        [15019, 16383],
+      ],
     ]);
   });
 
@@ -327,20 +367,38 @@ describe('commit migration', () => {
       cmd: (s) => {
         const r = migratingRange(s);
         const meta = migrationMeta(r.tag)!;
-        return { kind: 'commitMigration', cluster_name: 'c', slot_range: { ...r, tag: { Migrating: { ...meta, epoch: meta.epoch + 1 } } } };
+        return {
+          kind: 'commitMigration',
+          cluster_name: 'c',
+          slot_range: { ...r, tag: { Migrating: { ...meta, epoch: meta.epoch + 1 } } },
+        };
       },
       code: 'MIGRATION_TASK_NOT_FOUND',
     },
     {
       name: 'part of a migrating range',
       setup: expanding,
-      cmd: (s) => ({ kind: 'commitMigration', cluster_name: 'c', slot_range: { ...migratingRange(s), range_list: [[4096, 4100]] } }),
+      cmd: (s) => ({
+        kind: 'commitMigration',
+        cluster_name: 'c',
+        slot_range: { ...migratingRange(s), range_list: [[4096, 4100]] },
+      }),
       code: 'MIGRATION_TASK_NOT_FOUND',
     },
     {
       name: 'two migrating ranges at once',
       setup: expanding,
-      cmd: (s) => ({ kind: 'commitMigration', cluster_name: 'c', slot_range: { ...migratingRange(s), range_list: [[4096, 8191], [12288, 16383]] } }),
+      cmd: (s) => ({
+        kind: 'commitMigration',
+        cluster_name: 'c',
+        slot_range: {
+          ...migratingRange(s),
+          range_list: [
+            [4096, 8191],
+            [12288, 16383],
+          ],
+        },
+      }),
       code: 'MIGRATION_TASK_NOT_FOUND',
     },
     {

@@ -35,8 +35,15 @@ describe('add nodes (PATCH)', () => {
     assert.equal(view.nodes.length, 12);
     assert.deepEqual(value, view.nodes.slice(4));
     for (const node of value) assert.deepEqual(node.slots, [], 'new nodes hold no slots until expand');
-    assert.deepEqual(value.map((n) => n.repl.role), ['master', 'replica', 'master', 'replica', 'master', 'replica', 'master', 'replica']);
-    assert.deepEqual(view.nodes.slice(0, 4).map((n) => n.slots.length), [1, 0, 1, 0], 'old masters keep their slots');
+    assert.deepEqual(
+      value.map((n) => n.repl.role),
+      ['master', 'replica', 'master', 'replica', 'master', 'replica', 'master', 'replica'],
+    );
+    assert.deepEqual(
+      view.nodes.slice(0, 4).map((n) => n.slots.length),
+      [1, 0, 1, 0],
+      'old masters keep their slots',
+    );
     assert.equal(freeProxyCount(store), 12 - 6);
     assertConsistent(store);
   });
@@ -50,23 +57,48 @@ describe('add nodes (PATCH)', () => {
   });
 
   const failures: { name: string; setup: () => MutableStore; cmd: Command; code: ErrorCode }[] = [
-    { name: 'invalid name first', setup: migrating, cmd: { kind: 'addNodes', name: 'c c', nodeNumber: 3 }, code: 'INVALID_CLUSTER_NAME' },
-    { name: 'unknown cluster', setup: withCluster, cmd: { kind: 'addNodes', name: 'd', nodeNumber: 3 }, code: 'CLUSTER_NOT_FOUND' },
+    {
+      name: 'invalid name first',
+      setup: migrating,
+      cmd: { kind: 'addNodes', name: 'c c', nodeNumber: 3 },
+      code: 'INVALID_CLUSTER_NAME',
+    },
+    {
+      name: 'unknown cluster',
+      setup: withCluster,
+      cmd: { kind: 'addNodes', name: 'd', nodeNumber: 3 },
+      code: 'CLUSTER_NOT_FOUND',
+    },
     {
       name: 'MIGRATION_RUNNING before node number and resources',
       setup: migrating,
       cmd: { kind: 'addNodes', name: 'c', nodeNumber: 3 },
       code: 'MIGRATION_RUNNING',
     },
-    { name: 'zero', setup: withCluster, cmd: { kind: 'addNodes', name: 'c', nodeNumber: 0 }, code: 'INVALID_NODE_NUMBER' },
-    { name: 'not a multiple of 4', setup: withCluster, cmd: { kind: 'addNodes', name: 'c', nodeNumber: 2 }, code: 'INVALID_NODE_NUMBER' },
+    {
+      name: 'zero',
+      setup: withCluster,
+      cmd: { kind: 'addNodes', name: 'c', nodeNumber: 0 },
+      code: 'INVALID_NODE_NUMBER',
+    },
+    {
+      name: 'not a multiple of 4',
+      setup: withCluster,
+      cmd: { kind: 'addNodes', name: 'c', nodeNumber: 2 },
+      code: 'INVALID_NODE_NUMBER',
+    },
     {
       name: 'INVALID_NODE_NUMBER before resources',
       setup: withCluster,
       cmd: { kind: 'addNodes', name: 'c', nodeNumber: 1000 + 2 },
       code: 'INVALID_NODE_NUMBER',
     },
-    { name: 'too many nodes', setup: withCluster, cmd: { kind: 'addNodes', name: 'c', nodeNumber: 24 }, code: 'NO_AVAILABLE_RESOURCE' },
+    {
+      name: 'too many nodes',
+      setup: withCluster,
+      cmd: { kind: 'addNodes', name: 'c', nodeNumber: 24 },
+      code: 'NO_AVAILABLE_RESOURCE',
+    },
   ];
   for (const c of failures) {
     test(`${c.code}: ${c.name}`, () => {
@@ -98,7 +130,12 @@ describe('scale nodes (PUT)', () => {
     { name: 'already the wanted node count', setup: () => withCluster(8), wanted: 8, code: 'NODE_NUM_ALREADY_ENOUGH' },
     { name: 'fewer nodes wanted', setup: () => withCluster(8), wanted: 4, code: 'NODE_NUM_ALREADY_ENOUGH' },
     { name: 'zero wanted', setup: withCluster, wanted: 0, code: 'NODE_NUM_ALREADY_ENOUGH' },
-    { name: 'NODE_NUM_ALREADY_ENOUGH before MIGRATION_RUNNING', setup: migrating, wanted: 8, code: 'NODE_NUM_ALREADY_ENOUGH' },
+    {
+      name: 'NODE_NUM_ALREADY_ENOUGH before MIGRATION_RUNNING',
+      setup: migrating,
+      wanted: 8,
+      code: 'NODE_NUM_ALREADY_ENOUGH',
+    },
     { name: 'MIGRATION_RUNNING when growth is wanted', setup: migrating, wanted: 16, code: 'MIGRATION_RUNNING' },
     { name: 'missing nodes not a multiple of 4', setup: withCluster, wanted: 6, code: 'INVALID_NODE_NUMBER' },
     { name: 'not enough free proxies', setup: withCluster, wanted: 28, code: 'NO_AVAILABLE_RESOURCE' },

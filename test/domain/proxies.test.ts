@@ -9,7 +9,11 @@ import { CTX, must, proxyAddress, storeWithProxies } from '../fixtures/stores.js
 import { failsUnchanged, failsWithChanges, succeeds } from '../helpers/expect.js';
 import { assertConsistent, documentOf, snapshot } from '../helpers/invariants.js';
 
-function addProxy(proxy_address: string, host: string | null = null, nodes: [string, string] = ['127.0.0.1:6000', '127.0.0.1:6001']): AddProxy {
+function addProxy(
+  proxy_address: string,
+  host: string | null = null,
+  nodes: [string, string] = ['127.0.0.1:6000', '127.0.0.1:6001'],
+): AddProxy {
   return { kind: 'addProxy', proxy_address, nodes, host };
 }
 
@@ -128,8 +132,18 @@ describe('remove proxy', () => {
     assertConsistent(store);
   });
 
-  const failures: { name: string; setup: (s: MutableStore) => void; address: string; code: 'PROXY_NOT_FOUND' | 'IN_USE' }[] = [
-    { name: 'PROXY_NOT_FOUND for an unknown address', setup: () => {}, address: '10.0.0.1:7000', code: 'PROXY_NOT_FOUND' },
+  const failures: {
+    name: string;
+    setup: (s: MutableStore) => void;
+    address: string;
+    code: 'PROXY_NOT_FOUND' | 'IN_USE';
+  }[] = [
+    {
+      name: 'PROXY_NOT_FOUND for an unknown address',
+      setup: () => {},
+      address: '10.0.0.1:7000',
+      code: 'PROXY_NOT_FOUND',
+    },
     { name: 'PROXY_NOT_FOUND for a malformed address', setup: () => {}, address: 'garbage', code: 'PROXY_NOT_FOUND' },
     {
       name: 'PROXY_NOT_FOUND for an address that only has failure reports',

@@ -43,13 +43,29 @@ describe('failure tolerance check', () => {
     {
       name: 'a host serving two chunks needs two replacements',
       store: () =>
-        restored({ proxies: ['h1:1', 'h2:1', 'h1:2', 'h3:2', 'h4:1'], clusters: { c: [['h1:1', 'h2:1'], ['h1:2', 'h3:2']] } }),
+        restored({
+          proxies: ['h1:1', 'h2:1', 'h1:2', 'h3:2', 'h4:1'],
+          clusters: {
+            c: [
+              ['h1:1', 'h2:1'],
+              ['h1:2', 'h3:2'],
+            ],
+          },
+        }),
       expected: ['h1'],
     },
     {
       name: 'two replacements found for a host serving two chunks',
       store: () =>
-        restored({ proxies: ['h1:1', 'h2:1', 'h1:2', 'h3:2', 'h4:1', 'h4:2'], clusters: { c: [['h1:1', 'h2:1'], ['h1:2', 'h3:2']] } }),
+        restored({
+          proxies: ['h1:1', 'h2:1', 'h1:2', 'h3:2', 'h4:1', 'h4:2'],
+          clusters: {
+            c: [
+              ['h1:1', 'h2:1'],
+              ['h1:2', 'h3:2'],
+            ],
+          },
+        }),
       expected: [],
     },
     {
@@ -91,7 +107,10 @@ describe('failure tolerance check', () => {
     // Chunks h1-h2 and h3-h4; h1's proxy is replaced by h3's second one.
     const store = fleet(4, 2, 8);
     must(store, { kind: 'failover', address: proxyAddress(1, 1) });
-    assert.deepEqual(store.clusters.get('test_cluster')!.chunks[0]!.proxy_addresses, [proxyAddress(3, 2), proxyAddress(2, 1)]);
+    assert.deepEqual(store.clusters.get('test_cluster')!.chunks[0]!.proxy_addresses, [
+      proxyAddress(3, 2),
+      proxyAddress(2, 1),
+    ]);
     assert.deepEqual(hostsThatCannotFail(store, 0), []);
     // Report the last spare on host 4: host 3, now in two chunks, cannot be replaced twice.
     must(store, { kind: 'addFailure', address: proxyAddress(4, 2), reporter: 'r' });

@@ -51,7 +51,10 @@ describe('restore', () => {
 
   test('a chunk with both halves on one host is accepted (the reference can build one)', () => {
     const store = emptyStore();
-    must(store, { kind: 'restore', document: buildDocument({ proxies: ['h1:1', 'h1:2'], clusters: { c: [['h1:1', 'h1:2']] } }) });
+    must(store, {
+      kind: 'restore',
+      document: buildDocument({ proxies: ['h1:1', 'h1:2'], clusters: { c: [['h1:1', 'h1:2']] } }),
+    });
     assertConsistent(store, { allowSameHostChunks: true });
     assert.throws(() => assertConsistent(store), /both halves/, 'the invariant helper notices it');
   });
@@ -66,7 +69,11 @@ describe('restore', () => {
   const versions = ['mem-broker-0.2', 'mem-broker-0.1 ', '', 'MEM-BROKER-0.1'];
   for (const version of versions) {
     test(`INVALID_META_VERSION: ${JSON.stringify(version)}, before any consistency check`, () => {
-      const doc = { ...cloneDocument(storeToDocument(busyStore())), version, clusters: { 'bad name': {} as ClusterStore } };
+      const doc = {
+        ...cloneDocument(storeToDocument(busyStore())),
+        version,
+        clusters: { 'bad name': {} as ClusterStore },
+      };
       failsUnchanged(busyStore(), { kind: 'restore', document: doc }, 'INVALID_META_VERSION');
     });
   }
@@ -74,7 +81,12 @@ describe('restore', () => {
   function base(): MetaDocument {
     return buildDocument({
       proxies: ['h1:1', 'h2:1', 'h3:1', 'h4:1', 'h5:1'],
-      clusters: { c: [['h1:1', 'h2:1'], ['h3:1', 'h4:1']] },
+      clusters: {
+        c: [
+          ['h1:1', 'h2:1'],
+          ['h3:1', 'h4:1'],
+        ],
+      },
     });
   }
   function editChunk(doc: MetaDocument, index: number, edit: (c: ChunkStore) => ChunkStore): MetaDocument {
@@ -90,21 +102,31 @@ describe('restore', () => {
       edit: (d) => ((d.all_proxies['h5:1'] = { ...d.all_proxies['h5:1']!, proxy_address: 'h5:2' }), d),
       problem: /record names/,
     },
-    { name: 'a cluster record under another name', edit: (d) => ((d.clusters.c = { ...d.clusters.c!, name: 'd' }), d), problem: /record names/ },
+    {
+      name: 'a cluster record under another name',
+      edit: (d) => ((d.clusters.c = { ...d.clusters.c!, name: 'd' }), d),
+      problem: /record names/,
+    },
     {
       name: 'an invalid cluster name',
       edit: (d) => {
         d.clusters['c d'] = { ...d.clusters.c!, name: 'c d' };
         delete d.clusters.c;
-        for (const p of Object.values(d.all_proxies)) if (p.cluster === 'c') d.all_proxies[p.proxy_address] = { ...p, cluster: 'c d' };
+        for (const p of Object.values(d.all_proxies))
+          if (p.cluster === 'c') d.all_proxies[p.proxy_address] = { ...p, cluster: 'c d' };
         return d;
       },
       problem: /invalid cluster name/,
     },
-    { name: 'a chunk naming an unknown proxy', edit: (d) => ((delete d.all_proxies['h1:1']), d), problem: /not a known proxy/ },
+    {
+      name: 'a chunk naming an unknown proxy',
+      edit: (d) => (delete d.all_proxies['h1:1'], d),
+      problem: /not a known proxy/,
+    },
     {
       name: 'a proxy in two chunks',
-      edit: (d) => editChunk(d, 1, (c) => ({ ...c, proxy_addresses: ['h1:1', c.proxy_addresses[1]], hosts: ['h1', c.hosts[1]] })),
+      edit: (d) =>
+        editChunk(d, 1, (c) => ({ ...c, proxy_addresses: ['h1:1', c.proxy_addresses[1]], hosts: ['h1', c.hosts[1]] })),
       problem: /also in/,
     },
     {
@@ -117,29 +139,74 @@ describe('restore', () => {
       },
       problem: /also in/,
     },
-    { name: 'a proxy in a chunk that says it is free', edit: (d) => ((d.all_proxies['h2:1'] = { ...d.all_proxies['h2:1']!, cluster: null }), d), problem: /says its cluster/ },
-    { name: 'a chunk host that is not the proxy host', edit: (d) => editChunk(d, 0, (c) => ({ ...c, hosts: ['h9', c.hosts[1]] })), problem: /host of/ },
+    {
+      name: 'a proxy in a chunk that says it is free',
+      edit: (d) => ((d.all_proxies['h2:1'] = { ...d.all_proxies['h2:1']!, cluster: null }), d),
+      problem: /says its cluster/,
+    },
+    {
+      name: 'a chunk host that is not the proxy host',
+      edit: (d) => editChunk(d, 0, (c) => ({ ...c, hosts: ['h9', c.hosts[1]] })),
+      problem: /host of/,
+    },
     {
       name: 'chunk node addresses that are not the proxy nodes',
-      edit: (d) => editChunk(d, 0, (c) => ({ ...c, node_addresses: [c.node_addresses[1], c.node_addresses[0], c.node_addresses[2], c.node_addresses[3]] })),
+      edit: (d) =>
+        editChunk(d, 0, (c) => ({
+          ...c,
+          node_addresses: [c.node_addresses[1], c.node_addresses[0], c.node_addresses[2], c.node_addresses[3]],
+        })),
       problem: /node addresses/,
     },
-    { name: 'a proxy of a missing cluster', edit: (d) => ((d.all_proxies['h5:1'] = { ...d.all_proxies['h5:1']!, cluster: 'gone' }), d), problem: /does not exist/ },
-    { name: 'a proxy claiming a cluster without being in it', edit: (d) => ((d.all_proxies['h5:1'] = { ...d.all_proxies['h5:1']!, cluster: 'c' }), d), problem: /not in any chunk/ },
+    {
+      name: 'a proxy of a missing cluster',
+      edit: (d) => ((d.all_proxies['h5:1'] = { ...d.all_proxies['h5:1']!, cluster: 'gone' }), d),
+      problem: /does not exist/,
+    },
+    {
+      name: 'a proxy claiming a cluster without being in it',
+      edit: (d) => ((d.all_proxies['h5:1'] = { ...d.all_proxies['h5:1']!, cluster: 'c' }), d),
+      problem: /not in any chunk/,
+    },
     {
       name: 'a slot owned twice',
-      edit: (d) => editChunk(d, 1, (c) => ({ ...c, stable_slots: [{ range_list: [[8192, 12287], [0, 0]], tag: 'None' }, c.stable_slots[1]] })),
+      edit: (d) =>
+        editChunk(d, 1, (c) => ({
+          ...c,
+          stable_slots: [
+            {
+              range_list: [
+                [8192, 12287],
+                [0, 0],
+              ],
+              tag: 'None',
+            },
+            c.stable_slots[1],
+          ],
+        })),
       problem: /owned twice/,
     },
-    { name: 'a slot without owner', edit: (d) => editChunk(d, 1, (c) => ({ ...c, stable_slots: [c.stable_slots[0], null] })), problem: /no owner/ },
+    {
+      name: 'a slot without owner',
+      edit: (d) => editChunk(d, 1, (c) => ({ ...c, stable_slots: [c.stable_slots[0], null] })),
+      problem: /no owner/,
+    },
     {
       name: 'a range past the last slot',
-      edit: (d) => editChunk(d, 1, (c) => ({ ...c, stable_slots: [c.stable_slots[0], { range_list: [[12288, 16384]], tag: 'None' }] })),
+      edit: (d) =>
+        editChunk(d, 1, (c) => ({
+          ...c,
+          stable_slots: [c.stable_slots[0], { range_list: [[12288, 16384]], tag: 'None' }],
+        })),
       problem: /invalid range/,
     },
     {
       name: 'a reversed range',
-      edit: (d) => editChunk(d, 1, (c) => ({ ...c, stable_slots: [c.stable_slots[0], { range_list: [[16383, 12288]], tag: 'None' }] })),
+      edit: (d) =>
+        editChunk(d, 1, (c) => ({
+          ...c,
+          stable_slots: [c.stable_slots[0], { range_list: [[16383, 12288]], tag: 'None' }],
+        })),
       problem: /invalid range/,
     },
     {
@@ -148,7 +215,10 @@ describe('restore', () => {
         editChunk(d, 0, (c) => ({
           ...c,
           stable_slots: [{ range_list: [[0, 4000]], tag: 'None' }, c.stable_slots[1]],
-          migrating_slots: [[{ range_list: [[4001, 4095]], is_migrating: true, meta: { ...meta, dst_chunk_index: 7 } }], []],
+          migrating_slots: [
+            [{ range_list: [[4001, 4095]], is_migrating: true, meta: { ...meta, dst_chunk_index: 7 } }],
+            [],
+          ],
         })),
       problem: /missing chunk part/,
     },
@@ -166,7 +236,10 @@ describe('restore', () => {
       name: 'a migration stored away from its source',
       edit: (d) =>
         editChunk(
-          editChunk(d, 1, (c) => ({ ...c, migrating_slots: [[{ range_list: [[4001, 4095]], is_migrating: false, meta }], []] })),
+          editChunk(d, 1, (c) => ({
+            ...c,
+            migrating_slots: [[{ range_list: [[4001, 4095]], is_migrating: false, meta }], []],
+          })),
           0,
           (c) => ({
             ...c,
@@ -194,7 +267,10 @@ describe('restore', () => {
 
   test('a valid migration in a hand-built document restores and commits', () => {
     const doc = editChunk(
-      editChunk(base(), 1, (c) => ({ ...c, migrating_slots: [[{ range_list: [[4001, 4095]], is_migrating: false, meta }], []] })),
+      editChunk(base(), 1, (c) => ({
+        ...c,
+        migrating_slots: [[{ range_list: [[4001, 4095]], is_migrating: false, meta }], []],
+      })),
       0,
       (c) => ({
         ...c,
@@ -206,6 +282,9 @@ describe('restore', () => {
     must(store, { kind: 'restore', document: doc });
     assertConsistent(store);
     assert.equal(commitAllShown(store, 'c'), 1);
-    assert.deepEqual(store.clusters.get('c')!.chunks[1]!.stable_slots[0]!.range_list, [[4001, 4095], [8192, 12287]]);
+    assert.deepEqual(store.clusters.get('c')!.chunks[1]!.stable_slots[0]!.range_list, [
+      [4001, 4095],
+      [8192, 12287],
+    ]);
   });
 });

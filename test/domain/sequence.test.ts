@@ -38,7 +38,11 @@ function checkStep(store: MutableStore, cmd: Command, ctx: CommandContext): stri
     assert.ok(after.global_epoch > beforeDoc.global_epoch, `${cmd.kind} succeeded without raising the epoch`);
     for (const [clusterName, cluster] of Object.entries(after.clusters)) {
       if (JSON.stringify(cluster) !== JSON.stringify(beforeDoc.clusters[clusterName])) {
-        assert.equal(cluster.epoch, after.global_epoch, `${cmd.kind} changed ${clusterName} without stamping the new epoch`);
+        assert.equal(
+          cluster.epoch,
+          after.global_epoch,
+          `${cmd.kind} changed ${clusterName} without stamping the new epoch`,
+        );
       }
     }
     return `${cmd.kind}:ok`;
@@ -47,7 +51,11 @@ function checkStep(store: MutableStore, cmd: Command, ctx: CommandContext): stri
   const code = outcome.error.code;
   if (cmd.kind === 'addProxy' && code === 'ALREADY_EXISTED') {
     // Recovery: out of failed_proxies and failures, one epoch up, nothing else.
-    const expected = { ...beforeDoc, global_epoch: beforeDoc.global_epoch + 1, failed_proxies: beforeDoc.failed_proxies.filter((a) => a !== cmd.proxy_address) };
+    const expected = {
+      ...beforeDoc,
+      global_epoch: beforeDoc.global_epoch + 1,
+      failed_proxies: beforeDoc.failed_proxies.filter((a) => a !== cmd.proxy_address),
+    };
     delete expected.failures[cmd.proxy_address];
     assert.deepEqual(after, expected);
     return `${cmd.kind}:${code}`;
@@ -78,31 +86,49 @@ test('random command sequences keep the store consistent and the epoch rules', (
   const fleet = fc.record({ hosts: fc.integer({ min: 2, max: 5 }), perHost: fc.integer({ min: 1, max: 4 }) });
   const seen = new Map<string, number>();
   fc.assert(
-    fc.property(fleet, fc.constantFrom(0, 1, 2), fc.array(opArb, { minLength: 5, maxLength: 80 }), ({ hosts, perHost }, limit, ops) => {
-      const store = storeWithProxies(hosts, perHost);
-      const ctx: CommandContext = { ...CTX, migrationLimit: limit };
-      // Start with cluster `a` so that most steps act on a live cluster.
-      must(store, { kind: 'addCluster', name: 'a', nodeNumber: hosts * perHost >= 4 ? 8 : 4 }, ctx);
-      for (const op of ops) {
-        if (op.op === 'checkResources') {
-          // A what-if query: it runs failovers on the live store and must leave no trace.
-          const before = snapshot(store);
-          const revision = store.revision;
-          hostsThatCannotFail(store, limit);
-          assert.equal(snapshot(store), before);
-          assert.equal(store.revision, revision);
-          continue;
+    fc.property(
+      fleet,
+      fc.constantFrom(0, 1, 2),
+      fc.array(opArb, { minLength: 5, maxLength: 80 }),
+      ({ hosts, perHost }, limit, ops) => {
+        const store = storeWithProxies(hosts, perHost);
+        const ctx: CommandContext = { ...CTX, migrationLimit: limit };
+        // Start with cluster `a` so that most steps act on a live cluster.
+        must(store, { kind: 'addCluster', name: 'a', nodeNumber: hosts * perHost >= 4 ? 8 : 4 }, ctx);
+        for (const op of ops) {
+          if (op.op === 'checkResources') {
+            // A what-if query: it runs failovers on the live store and must leave no trace.
+            const before = snapshot(store);
+            const revision = store.revision;
+            hostsThatCannotFail(store, limit);
+            assert.equal(snapshot(store), before);
+            assert.equal(store.revision, revision);
+            continue;
+          }
+          const cmd = toCommand(store, op, limit);
+          const label = checkStep(store, cmd, ctx);
+          seen.set(label, (seen.get(label) ?? 0) + 1);
         }
-        const cmd = toCommand(store, op, limit);
-        const label = checkStep(store, cmd, ctx);
-        seen.set(label, (seen.get(label) ?? 0) + 1);
-      }
-    }),
+      },
+    ),
     { numRuns: Number(process.env.SEQUENCE_RUNS ?? 400) },
   );
   if (process.env.SEQUENCE_STATS) console.log([...seen].sort());
   // The generator must reach the interesting outcomes, or the property says little.
-  for (const kind of ['addCluster:ok', 'expand:ok', 'shrink:ok', 'commitMigration:ok', 'failover:ok', 'failover:NO_AVAILABLE_RESOURCE', 'addProxy:ALREADY_EXISTED', 'deleteFreeNodes:ok', 'addNodes:MIGRATION_RUNNING', 'commitMigration:MIGRATION_TASK_NOT_FOUND', 'shrink:ok', 'removeProxy:ok']) {
+  for (const kind of [
+    'addCluster:ok',
+    'expand:ok',
+    'shrink:ok',
+    'commitMigration:ok',
+    'failover:ok',
+    'failover:NO_AVAILABLE_RESOURCE',
+    'addProxy:ALREADY_EXISTED',
+    'deleteFreeNodes:ok',
+    'addNodes:MIGRATION_RUNNING',
+    'commitMigration:MIGRATION_TASK_NOT_FOUND',
+    'shrink:ok',
+    'removeProxy:ok',
+  ]) {
     assert.ok((seen.get(kind) ?? 0) > 0, `no step produced ${kind}`);
   }
 });

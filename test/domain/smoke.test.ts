@@ -11,7 +11,10 @@ test('create cluster: 8 nodes get 4 masters with balanced consecutive slots', ()
   const view = getClusterView(store, 'mydb', 1)!;
   assert.equal(view.nodes.length, 8);
   const masters = view.nodes.filter((n) => n.repl.role === 'master');
-  assert.deepEqual(masters.map((m) => m.slots.map((s) => s.range_list)), [[[[0, 4095]]], [[[4096, 8191]]], [[[8192, 12287]]], [[[12288, 16383]]]]);
+  assert.deepEqual(
+    masters.map((m) => m.slots.map((s) => s.range_list)),
+    [[[[0, 4095]]], [[[4096, 8191]]], [[[8192, 12287]]], [[[12288, 16383]]]],
+  );
   const proxy = getProxyView(store, view.nodes[0]!.proxy_address, 1)!;
   assert.equal(proxy.nodes.length, 2);
   assert.equal(proxy.epoch, view.epoch);

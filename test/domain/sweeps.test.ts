@@ -34,7 +34,8 @@ function assertBalanced(store: MutableStore, nodes: number): void {
     const [only] = node.slots;
     assert.equal(only!.tag, 'None');
     const ranges = only!.range_list;
-    for (let i = 1; i < ranges.length; i++) assert.ok(ranges[i - 1]![1] + 1 < ranges[i]![0], 'ranges are sorted and merged');
+    for (let i = 1; i < ranges.length; i++)
+      assert.ok(ranges[i - 1]![1] + 1 < ranges[i]![0], 'ranges are sorted and merged');
     counts.push(countSlots(ranges));
   }
   const average = Math.floor(16384 / counts.length);
@@ -71,7 +72,9 @@ function shrinkAll(store: MutableStore, nodes: number, ctx: CommandContext): voi
   succeeds(store, { kind: 'shrink', name: NAME, nodeNumber: nodes }, ctx);
   viewOf(store, NAME, 0).nodes.forEach((node, i) => {
     if (node.repl.role === 'replica') return;
-    if (i >= nodes) for (const s of node.slots) assert.ok(s.tag !== 'None' && 'Migrating' in s.tag, 'removed masters only migrate out');
+    if (i >= nodes)
+      for (const s of node.slots)
+        assert.ok(s.tag !== 'None' && 'Migrating' in s.tag, 'removed masters only migrate out');
     else assert.equal(node.slots[0]?.tag, 'None');
   });
   assertConsistent(store);

@@ -15,16 +15,40 @@ const stable = (start: number, end: number): SlotRange => ({ range_list: [[start
 
 /** Cluster `c`: chunk 0 = a:1 + b:1 (role under test), chunk 1 = c:1 + d:1 (Normal). */
 function twoChunks(role: RolePosition): MutableStore {
-  const doc = buildDocument({ proxies: ['a:1', 'b:1', 'c:1', 'd:1', 'e:1'], clusters: { c: [['a:1', 'b:1'], ['c:1', 'd:1']] } });
+  const doc = buildDocument({
+    proxies: ['a:1', 'b:1', 'c:1', 'd:1', 'e:1'],
+    clusters: {
+      c: [
+        ['a:1', 'b:1'],
+        ['c:1', 'd:1'],
+      ],
+    },
+  });
   const cluster = doc.clusters.c!;
-  doc.clusters.c = { ...cluster, chunks: cluster.chunks.map((chunk, i) => (i === 0 ? { ...chunk, role_position: role } : chunk)) };
+  doc.clusters.c = {
+    ...cluster,
+    chunks: cluster.chunks.map((chunk, i) => (i === 0 ? { ...chunk, role_position: role } : chunk)),
+  };
   const store = emptyStore();
   must(store, { kind: 'restore', document: doc });
   return store;
 }
 
-function node(address: string, proxy: string, role: 'master' | 'replica', slots: SlotRange[], peer: string, peerProxy: string): NodeView {
-  return { address, proxy_address: proxy, cluster_name: 'c', slots, repl: { role, peers: [{ node_address: peer, proxy_address: peerProxy }] } };
+function node(
+  address: string,
+  proxy: string,
+  role: 'master' | 'replica',
+  slots: SlotRange[],
+  peer: string,
+  peerProxy: string,
+): NodeView {
+  return {
+    address,
+    proxy_address: proxy,
+    cluster_name: 'c',
+    slots,
+    repl: { role, peers: [{ node_address: peer, proxy_address: peerProxy }] },
+  };
 }
 
 describe('cluster view by role position', () => {
@@ -45,7 +69,14 @@ describe('cluster view by role position', () => {
         const slots = c.parts.flatMap((n, part) => (n === i ? [partSlots[part]!] : []));
         // Replication pairs are 0<->3 and 1<->2 whatever the role.
         const peer = 3 - i;
-        return node(address, proxies[i]!, c.masters.includes(i) ? 'master' : 'replica', slots, addresses[peer]!, proxies[peer]!);
+        return node(
+          address,
+          proxies[i]!,
+          c.masters.includes(i) ? 'master' : 'replica',
+          slots,
+          addresses[peer]!,
+          proxies[peer]!,
+        );
       });
       assert.deepEqual(view.nodes.slice(0, 4), expected);
       assert.deepEqual(view.nodes.slice(4), [
@@ -67,7 +98,13 @@ describe('cluster view by role position', () => {
 });
 
 describe('proxy view', () => {
-  const cases: { name: string; role: RolePosition; proxy: string; nodes: string[]; peers: { proxy_address: string; slots: SlotRange[] }[] }[] = [
+  const cases: {
+    name: string;
+    role: RolePosition;
+    proxy: string;
+    nodes: string[];
+    peers: { proxy_address: string; slots: SlotRange[] }[];
+  }[] = [
     {
       name: 'Normal: every other proxy holding a master, in node order',
       role: 'Normal',
@@ -124,7 +161,10 @@ describe('proxy view', () => {
         peers: c.peers.map((p) => ({ ...p, cluster_name: 'c' })),
         clusters_config: { c: DEFAULT_CLUSTER_CONFIG },
       });
-      assert.deepEqual(view.nodes.map((n) => n.address), c.nodes);
+      assert.deepEqual(
+        view.nodes.map((n) => n.address),
+        c.nodes,
+      );
     });
   }
 
@@ -198,16 +238,29 @@ describe('migration limit', () => {
   }
 
   const ranges = (view: ReturnType<typeof viewOf>) =>
-    view.nodes.map((n) => n.slots.map((s) => `${s.tag === 'None' ? 'S' : 'Migrating' in s.tag ? 'M' : 'I'}${JSON.stringify(s.range_list)}`).join(' '));
+    view.nodes.map((n) =>
+      n.slots
+        .map((s) => `${s.tag === 'None' ? 'S' : 'Migrating' in s.tag ? 'M' : 'I'}${JSON.stringify(s.range_list)}`)
+        .join(' '),
+    );
 
   const cases: { name: string; limit: number; expected: string[] }[] = [
     {
       name: '0 shows every migration',
       limit: 0,
       expected: [
-        'S[[0,2730]] M[[5461,8191]] M[[2731,5460]]', '', 'S[[8192,10922]] M[[16383,16383]] M[[13653,16382]] M[[10923,13652]]', '',
-        'I[[5461,8191]]', '', 'I[[2731,5460]] I[[16383,16383]]', '',
-        'I[[13653,16382]]', '', 'I[[10923,13652]]', '',
+        'S[[0,2730]] M[[5461,8191]] M[[2731,5460]]',
+        '',
+        'S[[8192,10922]] M[[16383,16383]] M[[13653,16382]] M[[10923,13652]]',
+        '',
+        'I[[5461,8191]]',
+        '',
+        'I[[2731,5460]] I[[16383,16383]]',
+        '',
+        'I[[13653,16382]]',
+        '',
+        'I[[10923,13652]]',
+        '',
       ],
     },
     {
@@ -218,12 +271,38 @@ describe('migration limit', () => {
     {
       name: '2 shows at most one migration out of each source part',
       limit: 2,
-      expected: ['S[[0,5460]] M[[5461,8191]]', '', 'S[[8192,16382]] M[[16383,16383]]', '', 'I[[5461,8191]]', '', 'I[[16383,16383]]', '', '', '', '', ''],
+      expected: [
+        'S[[0,5460]] M[[5461,8191]]',
+        '',
+        'S[[8192,16382]] M[[16383,16383]]',
+        '',
+        'I[[5461,8191]]',
+        '',
+        'I[[16383,16383]]',
+        '',
+        '',
+        '',
+        '',
+        '',
+      ],
     },
     {
       name: 'a limit above the source parts still shows one per source part',
       limit: 100,
-      expected: ['S[[0,5460]] M[[5461,8191]]', '', 'S[[8192,16382]] M[[16383,16383]]', '', 'I[[5461,8191]]', '', 'I[[16383,16383]]', '', '', '', '', ''],
+      expected: [
+        'S[[0,5460]] M[[5461,8191]]',
+        '',
+        'S[[8192,16382]] M[[16383,16383]]',
+        '',
+        'I[[5461,8191]]',
+        '',
+        'I[[16383,16383]]',
+        '',
+        '',
+        '',
+        '',
+        '',
+      ],
     },
   ];
   for (const c of cases) {
@@ -246,9 +325,17 @@ describe('migration limit', () => {
       assertConsistent(store);
     }
     assert.deepEqual(rounds, [1, 1, 1, 1, 1]);
-    assert.deepEqual(ranges(viewOf(store, 'c', 0)).filter((r) => r !== ''), [
-      'S[[0,2730]]', 'S[[8192,10922]]', 'S[[5461,8191]]', 'S[[2731,5460],[16383,16383]]', 'S[[13653,16382]]', 'S[[10923,13652]]',
-    ]);
+    assert.deepEqual(
+      ranges(viewOf(store, 'c', 0)).filter((r) => r !== ''),
+      [
+        'S[[0,2730]]',
+        'S[[8192,10922]]',
+        'S[[5461,8191]]',
+        'S[[2731,5460],[16383,16383]]',
+        'S[[13653,16382]]',
+        'S[[10923,13652]]',
+      ],
+    );
   });
 
   test('a shrinking source without stable slots shows withheld moves as its stable slots', () => {
@@ -256,9 +343,18 @@ describe('migration limit', () => {
     must(store, { kind: 'addCluster', name: 'c', nodeNumber: 12 });
     must(store, { kind: 'shrink', name: 'c', nodeNumber: 4 });
     assert.deepEqual(ranges(viewOf(store, 'c', 1)), [
-      'S[[0,2730]] I[[5462,8192]]', '', 'S[[2731,5461]]', '',
-      'M[[5462,8192]]', '', 'S[[8193,10923]]', '',
-      'S[[10924,13653]]', '', 'S[[13654,16383]]', '',
+      'S[[0,2730]] I[[5462,8192]]',
+      '',
+      'S[[2731,5461]]',
+      '',
+      'M[[5462,8192]]',
+      '',
+      'S[[8193,10923]]',
+      '',
+      'S[[10924,13653]]',
+      '',
+      'S[[13654,16383]]',
+      '',
     ]);
     commitAllShown(store, 'c', { ...CTX, migrationLimit: 1 }, () => assertConsistent(store));
   });
@@ -287,7 +383,12 @@ describe('listings', () => {
       clusters: ['Beta', 'alpha', 'zeta'],
       proxies: ['B:1', 'a:10', 'a:2', 'b:1', 'h1:1', 'h1:2', 'h1:3', 'h2:1', 'h2:2', 'h2:3'],
     },
-    { name: 'offset skips', offset: 1, clusters: ['alpha', 'zeta'], proxies: ['a:10', 'a:2', 'b:1', 'h1:1', 'h1:2', 'h1:3', 'h2:1', 'h2:2', 'h2:3'] },
+    {
+      name: 'offset skips',
+      offset: 1,
+      clusters: ['alpha', 'zeta'],
+      proxies: ['a:10', 'a:2', 'b:1', 'h1:1', 'h1:2', 'h1:3', 'h2:1', 'h2:2', 'h2:3'],
+    },
     { name: 'limit cuts', limit: 2, clusters: ['Beta', 'alpha'], proxies: ['B:1', 'a:10'] },
     { name: 'offset and limit page', offset: 2, limit: 2, clusters: ['zeta'], proxies: ['a:2', 'b:1'] },
     { name: 'offset past the end', offset: 50, clusters: [], proxies: [] },

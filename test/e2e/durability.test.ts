@@ -60,7 +60,8 @@ class Promises {
     for (const p of this.proxies) if (!Object.hasOwn(doc.all_proxies, p)) lost.push(`proxy ${p}`);
     for (const c of this.clusters) if (!Object.hasOwn(doc.clusters, c)) lost.push(`cluster ${c}`);
     for (const c of this.deleted) if (Object.hasOwn(doc.clusters, c)) lost.push(`deletion of cluster ${c}`);
-    for (const [a, r] of this.failures) if (doc.failures[a]?.[r] === undefined) lost.push(`failure report ${a} by ${r}`);
+    for (const [a, r] of this.failures)
+      if (doc.failures[a]?.[r] === undefined) lost.push(`failure report ${a} by ${r}`);
     if (doc.global_epoch < this.minEpoch) lost.push(`global_epoch ${doc.global_epoch} < ${this.minEpoch}`);
     return lost;
   }
@@ -87,7 +88,12 @@ function proxyWrite(lane: number, index: number): ProxyWrite {
   // Consecutive indices are on different hosts, so each round's pair can form a chunk.
   const host = index % 3;
   const ip = `127.${lane + 1}.${host}.1`;
-  return { kind: 'proxy', address: `${ip}:${10000 + index}`, nodes: [`${ip}:${20000 + 2 * index}`, `${ip}:${20001 + 2 * index}`], host: `lane${lane}-host${host}` };
+  return {
+    kind: 'proxy',
+    address: `${ip}:${10000 + index}`,
+    nodes: [`${ip}:${20000 + 2 * index}`, `${ip}:${20001 + 2 * index}`],
+    host: `lane${lane}-host${host}`,
+  };
 }
 
 interface LaneTotals {
@@ -121,7 +127,12 @@ async function runLane(lane: number, rounds: number): Promise<LaneTotals> {
     // A few free proxies first, so that the first clusters can be created.
     // And one on a host of its own that takes every failure report: reports
     // on unregistered addresses are not stored.
-    const reported: ProxyWrite = { kind: 'proxy', address: `127.${lane + 1}.9.1:39999`, nodes: [`127.${lane + 1}.9.1:1`, `127.${lane + 1}.9.1:2`], host: `lane${lane}-reported` };
+    const reported: ProxyWrite = {
+      kind: 'proxy',
+      address: `127.${lane + 1}.9.1:39999`,
+      nodes: [`127.${lane + 1}.9.1:1`, `127.${lane + 1}.9.1:2`],
+      host: `lane${lane}-reported`,
+    };
     for (let i = 0; i < 7; i++) {
       const w = i === 6 ? reported : proxyWrite(lane, nextProxy++);
       const answer = await send(broker, w);
@@ -137,8 +148,14 @@ async function runLane(lane: number, rounds: number): Promise<LaneTotals> {
       assert.equal(beforeAnswer.status, 200, `${context}: ${beforeAnswer.text}`);
       const before = beforeAnswer.json<Doc>();
 
-      const writes: Write[] = [proxyWrite(lane, nextProxy++), proxyWrite(lane, nextProxy++), { kind: 'create', name: `l${lane}c${round}` }];
-      const oldest = Object.keys(before.clusters).sort((a, b) => Number(a.slice(a.indexOf('c') + 1)) - Number(b.slice(b.indexOf('c') + 1)))[0];
+      const writes: Write[] = [
+        proxyWrite(lane, nextProxy++),
+        proxyWrite(lane, nextProxy++),
+        { kind: 'create', name: `l${lane}c${round}` },
+      ];
+      const oldest = Object.keys(before.clusters).sort(
+        (a, b) => Number(a.slice(a.indexOf('c') + 1)) - Number(b.slice(b.indexOf('c') + 1)),
+      )[0];
       if (oldest !== undefined && random(2) === 0) writes.push({ kind: 'delete', name: oldest });
       writes.push({ kind: 'failure', address: reported.address, reporter: `coord${random(3)}-r${round}` });
       writes.push({ kind: 'failure', address: reported.address, reporter: `coord${random(3)}-r${round}b` });
@@ -192,7 +209,11 @@ async function runLane(lane: number, rounds: number): Promise<LaneTotals> {
       broker = await startBroker({ env });
       assert.deepEqual(readdirSync(dir), ['metadata'], `${context}: the restart leaves nothing but the file`);
       const after = (await broker.call('GET', '/metadata')).json<Doc>();
-      assert.deepEqual(after, JSON.parse(readFileSync(metaFile, 'utf8')), `${context}: the broker serves what the file holds`);
+      assert.deepEqual(
+        after,
+        JSON.parse(readFileSync(metaFile, 'utf8')),
+        `${context}: the broker serves what the file holds`,
+      );
       assert.deepEqual(promised.broken(after), [], `${context}: acknowledged writes lost`);
       totals.checked = promised.count();
       totals.rounds += 1;

@@ -78,7 +78,8 @@ async function startGroup(count: number): Promise<Node[]> {
   }
   await waitFor(() => nodes.some((n) => n.leads), 10_000, 'a leader');
   // Every follower knows the leader once a forwarded write succeeds through it.
-  for (const n of nodes) await waitFor(async () => (await n.call('GET', '/proxies/addresses')).status === 200, 10_000, 'reads');
+  for (const n of nodes)
+    await waitFor(async () => (await n.call('GET', '/proxies/addresses')).status === 200, 10_000, 'reads');
   return nodes;
 }
 
@@ -180,7 +181,11 @@ test('leader SIGKILLed under writes through every broker: no acknowledged write 
     await waitFor(() => acknowledged.length >= 30, 20_000, 'writes before the kill');
     killedAt = Date.now();
     await leader.broker.kill();
-    await waitFor(() => survivors.some((n) => n.leads), (LEASE_TTL_SECONDS + 2) * 1000, 'new leader within the lease TTL + 2 s');
+    await waitFor(
+      () => survivors.some((n) => n.leads),
+      (LEASE_TTL_SECONDS + 2) * 1000,
+      'new leader within the lease TTL + 2 s',
+    );
     const electedMs = Date.now() - killedAt;
     const before = acknowledged.length;
     await waitFor(() => acknowledged.length >= before + 30, 20_000, 'writes after the failover');
@@ -192,10 +197,16 @@ test('leader SIGKILLed under writes through every broker: no acknowledged write 
     const lost = acknowledged.filter((a) => !(a in final.all_proxies));
     assert.deepEqual(lost, [], `${lost.length} acknowledged writes lost`);
     for (const n of survivors) {
-      await waitFor(async () => Object.keys((await doc(n)).all_proxies).length === Object.keys(final.all_proxies).length, 5000, 'follower caught up');
+      await waitFor(
+        async () => Object.keys((await doc(n)).all_proxies).length === Object.keys(final.all_proxies).length,
+        5000,
+        'follower caught up',
+      );
     }
     assert.deepEqual(readFailures, [], 'surviving brokers answered every read');
-    console.log(`# failover: new leader ${electedMs} ms after SIGKILL; ${acknowledged.length} writes acknowledged, 0 lost; ${reads} reads on survivors`);
+    console.log(
+      `# failover: new leader ${electedMs} ms after SIGKILL; ${acknowledged.length} writes acknowledged, 0 lost; ${reads} reads on survivors`,
+    );
   } finally {
     await stopGroup(nodes);
   }
@@ -217,7 +228,11 @@ test('leader SIGSTOPped past its lease, then SIGCONT: it commits nothing after w
         (err: unknown) => ({ a: null, body, err: String(err) }),
       );
     });
-    await waitFor(() => others.some((n) => n.leads), (LEASE_TTL_SECONDS + 3) * 1000, 'a new leader while the old one sleeps');
+    await waitFor(
+      () => others.some((n) => n.leads),
+      (LEASE_TTL_SECONDS + 3) * 1000,
+      'a new leader while the old one sleeps',
+    );
     const newLeader = leaderOf(others);
     for (let i = 0; i < 5; i++) assert.equal((await newLeader.call('POST', '/proxies/meta', proxyBody())).status, 200);
     paused.broker.child.kill('SIGCONT');
@@ -228,12 +243,19 @@ test('leader SIGSTOPped past its lease, then SIGCONT: it commits nothing after w
       assert.ok(a !== null, `a write in flight across the pause was answered: ${err}`);
       if (a.status === 200) {
         // Answered only if the new leader committed it (forwarded after waking).
-        assert.ok(body.proxy_address in reference.all_proxies || (await doc(newLeader)).all_proxies[body.proxy_address], `acknowledged ${body.proxy_address} is in the document`);
+        assert.ok(
+          body.proxy_address in reference.all_proxies || (await doc(newLeader)).all_proxies[body.proxy_address],
+          `acknowledged ${body.proxy_address} is in the document`,
+        );
       } else {
         assertTransient(a);
       }
     }
-    await waitFor(() => paused.broker.logs.some((l) => l.msg === 'stepped down from leadership'), 10_000, 'the woken broker stepping down');
+    await waitFor(
+      () => paused.broker.logs.some((l) => l.msg === 'stepped down from leadership'),
+      10_000,
+      'the woken broker stepping down',
+    );
     assert.equal(paused.leads, false);
     const expected = await doc(newLeader);
     await waitFor(async () => isDeepStrictEqual(await doc(paused), expected), 10_000, 'the woken broker catching up');
@@ -251,7 +273,11 @@ test('one etcd member SIGKILLed: service continues; quorum lost: writes answer 5
   const [first, second, third] = etcd.members;
   try {
     await first!.kill();
-    await waitFor(async () => (await nodes[1]!.call('POST', '/proxies/meta', proxyBody())).status === 200, 15_000, 'a write with one member down');
+    await waitFor(
+      async () => (await nodes[1]!.call('POST', '/proxies/meta', proxyBody())).status === 200,
+      15_000,
+      'a write with one member down',
+    );
 
     await second!.kill();
     // Past the lease, whatever the broker believed, no write can be committed.
@@ -273,24 +299,35 @@ test('one etcd member SIGKILLed: service continues; quorum lost: writes answer 5
     assert.ok(refused > 0);
     // Each broker says how stale its snapshot may be.
     for (const n of nodes) {
-      await waitFor(async () => metric((await n.call('GET', '/metrics')).text, 'etcd_stale_seconds') > 0, 10_000, 'etcd_stale_seconds above 0');
+      await waitFor(
+        async () => metric((await n.call('GET', '/metrics')).text, 'etcd_stale_seconds') > 0,
+        10_000,
+        'etcd_stale_seconds above 0',
+      );
     }
 
     first!.start('existing');
     second!.start('existing');
     await etcd.waitHealthy();
-    await waitFor(async () => (await nodes[0]!.call('POST', '/proxies/meta', proxyBody())).status === 200, 20_000, 'writes resuming with quorum back');
+    await waitFor(
+      async () => (await nodes[0]!.call('POST', '/proxies/meta', proxyBody())).status === 200,
+      20_000,
+      'writes resuming with quorum back',
+    );
     assert.ok(third!.child !== null);
   } finally {
     await stopGroup(nodes);
-    for (const m of etcd.members) if (!m.child || m.child.exitCode !== null || m.child.signalCode !== null) m.start('existing');
+    for (const m of etcd.members)
+      if (!m.child || m.child.exitCode !== null || m.child.signalCode !== null) m.start('existing');
     await etcd.waitHealthy();
   }
 });
 
 /** The value of an unlabelled (or first labelled) sample in a Prometheus text exposition. */
 function metric(text: string, name: string, labels = ''): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name}{`)));
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`${name}${labels} `) || (labels === '' && l.startsWith(`${name}{`)));
   return line === undefined ? NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
@@ -353,7 +390,11 @@ test('history: every write acknowledged before a read started is in that read, o
     // Spare proxies for cluster creations: 2 hosts x 40.
     for (let i = 0; i < 40; i++) {
       for (const h of [1, 2]) {
-        const body = { proxy_address: `10.200.${h}.${i}:6000`, nodes: [`10.200.${h}.${i}:7000`, `10.200.${h}.${i}:7001`], host: `spare${h}` };
+        const body = {
+          proxy_address: `10.200.${h}.${i}:6000`,
+          nodes: [`10.200.${h}.${i}:7000`, `10.200.${h}.${i}:7001`],
+          host: `spare${h}`,
+        };
         assert.equal((await leader.call('POST', '/proxies/meta', body)).status, 200);
       }
     }
@@ -405,7 +446,8 @@ test('history: every write acknowledged before a read started is in that read, o
         checked += 1;
         if (op.kind === 'proxy') assert.ok(op.key in seen.all_proxies, `${node.origin} misses proxy ${op.key}`);
         else if (op.kind === 'cluster') assert.ok(op.key in seen.clusters, `${node.origin} misses cluster ${op.key}`);
-        else assert.ok(seen.global_epoch >= (op.key as number), `${node.origin} epoch ${seen.global_epoch} < ${op.key}`);
+        else
+          assert.ok(seen.global_epoch >= (op.key as number), `${node.origin} epoch ${seen.global_epoch} < ${op.key}`);
       }
     }
     assert.ok(checked > 100, `only ${checked} (read, write) pairs checked`);

@@ -53,7 +53,12 @@ test(PERSISTENCE_FAILURE, { timeout: 60_000 }, async (t) => {
   const broker = await startBroker({ env });
   t.after(() => broker.kill());
 
-  for (const [host, i] of [[1, 1], [1, 2], [2, 1], [2, 2]] as const) {
+  for (const [host, i] of [
+    [1, 1],
+    [1, 2],
+    [2, 1],
+    [2, 2],
+  ] as const) {
     assert.equal((await broker.call('POST', '/proxies/meta', proxyBody(host, i))).status, 200);
   }
   const created = await broker.call('POST', '/clusters/meta/db', { node_number: 4 });
@@ -156,7 +161,8 @@ test(EXPIRY, { timeout: 60_000 }, async (t) => {
     const answer = await broker.call('GET', '/failures');
     return answer.json<{ addresses: string[] }>().addresses.includes(address);
   };
-  const stored = async () => Object.hasOwn((JSON.parse(await metadataText(broker)) as { failures: object }).failures, address);
+  const stored = async () =>
+    Object.hasOwn((JSON.parse(await metadataText(broker)) as { failures: object }).failures, address);
   // A one-second report can expire before it is read back; report again until both reads have seen it.
   await pollUntil(
     async () => {

@@ -11,11 +11,19 @@ import { threadedTestOptions } from '../helpers/http.js';
 
 function options(overrides: Partial<ThreadedOptions> = {}): ThreadedOptions {
   // debug: the owner checks consistency after every write.
-  return threadedTestOptions(join(mkdtempSync(join(tmpdir(), 'metabroker-')), 'metadata'), { debug: true, ...overrides });
+  return threadedTestOptions(join(mkdtempSync(join(tmpdir(), 'metabroker-')), 'metadata'), {
+    debug: true,
+    ...overrides,
+  });
 }
 
 function addProxy(host: number, index: number) {
-  return { kind: 'addProxy' as const, proxy_address: proxyAddress(host, index), nodes: [`127.0.0.${host}:${6000 + 2 * index}`, `127.0.0.${host}:${6001 + 2 * index}`] as const, host: null };
+  return {
+    kind: 'addProxy' as const,
+    proxy_address: proxyAddress(host, index),
+    nodes: [`127.0.0.${host}:${6000 + 2 * index}`, `127.0.0.${host}:${6001 + 2 * index}`] as const,
+    host: null,
+  };
 }
 
 test('ThreadedBackend: writes apply in arrival order and every read after an answer sees it', async (t) => {
@@ -38,10 +46,20 @@ test('ThreadedBackend: writes apply in arrival order and every read after an ans
     const cluster = (JSON.parse(reply.body) as { cluster: { nodes: unknown[] } }).cluster;
     assert.equal(cluster.nodes.length, 8);
   }
-  const changed = await backend.command({ kind: 'changeConfig', name: 'ordered', config: { compression_strategy: 'allow_all' } });
+  const changed = await backend.command({
+    kind: 'changeConfig',
+    name: 'ordered',
+    config: { compression_strategy: 'allow_all' },
+  });
   assert.ok(changed.ok);
-  const after = JSON.parse((await backend.query({ name: 'clusterMeta', cluster: 'ordered' })).body) as { cluster: { config: { compression_strategy: string } } };
-  assert.equal(after.cluster.config.compression_strategy, 'allow_all', 'a cached answer was dropped when its cluster changed');
+  const after = JSON.parse((await backend.query({ name: 'clusterMeta', cluster: 'ordered' })).body) as {
+    cluster: { config: { compression_strategy: string } };
+  };
+  assert.equal(
+    after.cluster.config.compression_strategy,
+    'allow_all',
+    'a cached answer was dropped when its cluster changed',
+  );
   const names = JSON.parse((await backend.query({ name: 'proxyAddresses' })).body) as { addresses: string[] };
   assert.equal(names.addresses.length, 20);
 });
@@ -69,7 +87,10 @@ test('ThreadedBackend: close finishes the writes in flight and flushes the metad
   const saved = JSON.parse(readFileSync(opts.metaFilename, 'utf8')) as { all_proxies: Record<string, unknown> };
   assert.equal(Object.keys(saved.all_proxies).length, 30);
   // Refused by the backend itself, as reads are: a thrown SERVICE_BUSY.
-  await assert.rejects(backend.command(addProxy(9, 9)), (err: unknown) => err instanceof BrokerError && err.code === 'SERVICE_BUSY');
+  await assert.rejects(
+    backend.command(addProxy(9, 9)),
+    (err: unknown) => err instanceof BrokerError && err.code === 'SERVICE_BUSY',
+  );
 });
 
 test('ThreadedBackend: a free proxy view follows the global epoch without going stale', async (t) => {
@@ -80,7 +101,9 @@ test('ThreadedBackend: a free proxy view follows the global epoch without going 
   const address = proxyAddress(1, 1);
   for (let i = 0; i < 5; i++) {
     const metadata = JSON.parse((await backend.query({ name: 'metadata' })).body) as { global_epoch: number };
-    const view = JSON.parse((await backend.query({ name: 'proxyMeta', address })).body) as { proxy: { epoch: number; free_nodes: string[]; address: string } };
+    const view = JSON.parse((await backend.query({ name: 'proxyMeta', address })).body) as {
+      proxy: { epoch: number; free_nodes: string[]; address: string };
+    };
     assert.equal(view.proxy.epoch, metadata.global_epoch);
     assert.equal(view.proxy.address, address);
     assert.equal(view.proxy.free_nodes.length, 2);
@@ -89,7 +112,9 @@ test('ThreadedBackend: a free proxy view follows the global epoch without going 
   }
   // Once the proxy joins a cluster its view is recomputed, not re-stamped.
   await backend.command({ kind: 'addCluster', name: 'c', nodeNumber: 4 });
-  const joined = JSON.parse((await backend.query({ name: 'proxyMeta', address })).body) as { proxy: { nodes: unknown[]; free_nodes: string[] } };
+  const joined = JSON.parse((await backend.query({ name: 'proxyMeta', address })).body) as {
+    proxy: { nodes: unknown[]; free_nodes: string[] };
+  };
   assert.equal(joined.proxy.nodes.length, 2);
   assert.deepEqual(joined.proxy.free_nodes, []);
 });
@@ -105,7 +130,10 @@ test('ThreadedBackend: losing the owner thread is reported and later writes are 
     await (backend as unknown as { owner: { thread: { terminate(): Promise<number> } } }).owner.thread.terminate();
     await lostReported;
     assert.ok(lost !== null, 'onOwnerLost was called');
-    await assert.rejects(backend.command(addProxy(1, 2)), (err: unknown) => err instanceof BrokerError && err.code === 'SERVICE_BUSY');
+    await assert.rejects(
+      backend.command(addProxy(1, 2)),
+      (err: unknown) => err instanceof BrokerError && err.code === 'SERVICE_BUSY',
+    );
     // Reads still answer from the last published snapshot.
     const view = JSON.parse((await backend.query({ name: 'proxyAddresses' })).body) as { addresses: string[] };
     assert.deepEqual(view.addresses, [proxyAddress(1, 1)]);

@@ -79,14 +79,20 @@ function trickle(w: Watched, bytes: Buffer, intervalMs: number): void {
 /** A GET whose head (padded to about 400 bytes) comes a byte every `intervalMs`: it never completes in time. */
 export async function slowHead(port: number, path: string, intervalMs: number): Promise<Watched> {
   const w = watch(await connect(port));
-  trickle(w, Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ${'p'.repeat(300)}\r\n\r\n`), intervalMs);
+  trickle(
+    w,
+    Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ${'p'.repeat(300)}\r\n\r\n`),
+    intervalMs,
+  );
   return w;
 }
 
 /** A POST announcing 1000 bytes of body, whose head and first 10 bytes arrive at once, then a byte every `intervalMs`. */
 export async function slowBody(port: number, path: string, intervalMs: number, onClose?: () => void): Promise<Watched> {
   const w = watch(await connect(port), onClose);
-  w.socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"proxy_ad`);
+  w.socket.write(
+    `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"proxy_ad`,
+  );
   trickle(w, Buffer.from(`dress":"${'x'.repeat(990)}`), intervalMs);
   return w;
 }
@@ -110,5 +116,6 @@ export function destroyAll(list: readonly Watched[]): void {
 
 /** Resolves when every watched connection is closed, or at `deadline` (performance.now()). */
 export async function closedBy(list: readonly Watched[], deadline: number): Promise<void> {
-  while (list.some((w) => w.closedAt === null) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  while (list.some((w) => w.closedAt === null) && performance.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 100));
 }

@@ -37,7 +37,10 @@ export function outRoot(): string {
   const root = repoRoot();
   const parts = relative(root, HERE).split(sep);
   const testAt = parts.lastIndexOf('test');
-  if (testAt <= 0) throw new Error(`${HERE} is not inside a compiled test tree under ${root} (run the compiled tests, not the sources)`);
+  if (testAt <= 0)
+    throw new Error(
+      `${HERE} is not inside a compiled test tree under ${root} (run the compiled tests, not the sources)`,
+    );
   return join(root, ...parts.slice(0, testAt));
 }
 
@@ -194,7 +197,8 @@ export class BrokerChild {
       const check = () => {
         const found = this.logs.find(match);
         if (found) return done(null, found);
-        if (this.exitInfo) return done(new Error(`broker exited (${JSON.stringify(this.exitInfo)}) before ${what}; ${this.describe()}`));
+        if (this.exitInfo)
+          return done(new Error(`broker exited (${JSON.stringify(this.exitInfo)}) before ${what}; ${this.describe()}`));
       };
       const done = (err: Error | null, line?: LogLine) => {
         clearTimeout(timer);
@@ -263,10 +267,16 @@ export function spawnBroker(options: SpawnOptions = {}): BrokerChild {
 }
 
 /** Spawns the broker and waits (bounded) until it listens; a failed start rejects with its output. */
-export async function startBroker(options: SpawnOptions & { readonly startTimeoutMs?: number } = {}): Promise<BrokerProcess> {
+export async function startBroker(
+  options: SpawnOptions & { readonly startTimeoutMs?: number } = {},
+): Promise<BrokerProcess> {
   const broker = new BrokerProcess(options);
   try {
-    const line = await broker.waitForLog((l) => l.msg === 'listening' && typeof l.port === 'number', options.startTimeoutMs ?? 20_000, 'listening line');
+    const line = await broker.waitForLog(
+      (l) => l.msg === 'listening' && typeof l.port === 'number',
+      options.startTimeoutMs ?? 20_000,
+      'listening line',
+    );
     broker.port = line.port as number;
     const host = line.address;
     if (typeof host === 'string' && host !== '' && host !== '0.0.0.0' && host !== '::') broker.host = host;
@@ -299,8 +309,15 @@ export interface RequestOptions {
  * Rejects on a transport error (refused, reset, cut off mid-answer) or after
  * the timeout; any HTTP status resolves.
  */
-export function request(origin: string, method: string, path: string, body?: unknown, options: RequestOptions = {}): Promise<HttpAnswer> {
-  const payload = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
+export function request(
+  origin: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  options: RequestOptions = {},
+): Promise<HttpAnswer> {
+  const payload =
+    body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
   const headers: Record<string, string | number> = {};
   if (payload !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -345,7 +362,12 @@ export function request(origin: string, method: string, path: string, body?: unk
 }
 
 /** Polls `probe` every `intervalMs` until it returns a non-undefined value; rejects after `timeoutMs`. */
-export async function pollUntil<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string, intervalMs = 100): Promise<T> {
+export async function pollUntil<T>(
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -355,13 +377,19 @@ export async function pollUntil<T>(probe: () => Promise<T | undefined>, timeoutM
     } catch (err) {
       last = err;
     }
-    if (Date.now() >= deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last === undefined ? '' : ` (last error: ${last instanceof Error ? last.message : JSON.stringify(last)})`}`);
+    if (Date.now() >= deadline)
+      throw new Error(
+        `${what}: not within ${timeoutMs} ms${last === undefined ? '' : ` (last error: ${last instanceof Error ? last.message : JSON.stringify(last)})`}`,
+      );
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 
 /** The body of an add-proxy request for proxy `index` on host `host` (addresses on 127.0.0.<host>, never connected to). */
-export function proxyBody(host: number, index: number): { proxy_address: string; nodes: [string, string]; host: string } {
+export function proxyBody(
+  host: number,
+  index: number,
+): { proxy_address: string; nodes: [string, string]; host: string } {
   return {
     proxy_address: `127.0.0.${host}:${10000 + index}`,
     nodes: [`127.0.0.${host}:${20000 + index * 2}`, `127.0.0.${host}:${20001 + index * 2}`],

@@ -19,7 +19,9 @@ export function masters(view: ClusterView): NodeView[] {
 
 /** Migrating ranges on masters, in node order, as a coordinator reads them. */
 export function shownMigrations(store: MetaStore, name: string, limit: number): SlotRange[] {
-  return masters(viewOf(store, name, limit)).flatMap((n) => n.slots.filter((s) => s.tag !== 'None' && 'Migrating' in s.tag));
+  return masters(viewOf(store, name, limit)).flatMap((n) =>
+    n.slots.filter((s) => s.tag !== 'None' && 'Migrating' in s.tag),
+  );
 }
 
 export function hasStoredMigration(store: MetaStore, name: string): boolean {
@@ -32,7 +34,12 @@ export function hasStoredMigration(store: MetaStore, name: string): boolean {
  * Commits every migration the views show, round after round, until the
  * store holds none. `afterEach` runs after each commit.
  */
-export function commitAllShown(store: MutableStore, name: string, ctx: CommandContext = CTX, afterEach: () => void = () => {}): number {
+export function commitAllShown(
+  store: MutableStore,
+  name: string,
+  ctx: CommandContext = CTX,
+  afterEach: () => void = () => {},
+): number {
   let commits = 0;
   for (let round = 0; ; round++) {
     const shown = shownMigrations(store, name, ctx.migrationLimit);

@@ -4,7 +4,13 @@
  */
 import { DEFAULT_CLUSTER_CONFIG } from '../../src/domain/commands/clusters.js';
 import { META_VERSION, SLOT_NUM } from '../../src/domain/constants.js';
-import type { ChunkStore, ClusterStore, MetaDocument, MigrationSlotRangeStore, ProxyResource } from '../../src/domain/types.js';
+import type {
+  ChunkStore,
+  ClusterStore,
+  MetaDocument,
+  MigrationSlotRangeStore,
+  ProxyResource,
+} from '../../src/domain/types.js';
 
 export interface DocumentSpec {
   /** Proxy addresses, optionally `address@host` to give a host other than the address's. */
@@ -25,7 +31,12 @@ export function buildDocument(spec: DocumentSpec): MetaDocument {
   const proxies = new Map<string, ProxyResource>();
   for (const entry of spec.proxies) {
     const [address, explicitHost] = entry.split('@') as [string, string | undefined];
-    proxies.set(address, { proxy_address: address, node_addresses: nodesOf(address), host: explicitHost ?? address.split(':')[0]!, cluster: null });
+    proxies.set(address, {
+      proxy_address: address,
+      node_addresses: nodesOf(address),
+      host: explicitHost ?? address.split(':')[0]!,
+      cluster: null,
+    });
   }
   const clusters: Record<string, ClusterStore> = {};
   for (const [name, pairs] of Object.entries(spec.clusters ?? {})) {
@@ -72,7 +83,15 @@ export function cloneDocument(doc: MetaDocument): MetaDocument {
 
 /** One cluster of two chunks whose first part migrates `n` single-slot ranges (slots 0..n-1) to the second chunk. */
 export function manyMigrations(n: number): MetaDocument {
-  const doc = buildDocument({ proxies: ['h1:1', 'h2:1', 'h3:1', 'h4:1'], clusters: { c: [['h1:1', 'h2:1'], ['h3:1', 'h4:1']] } });
+  const doc = buildDocument({
+    proxies: ['h1:1', 'h2:1', 'h3:1', 'h4:1'],
+    clusters: {
+      c: [
+        ['h1:1', 'h2:1'],
+        ['h3:1', 'h4:1'],
+      ],
+    },
+  });
   const chunks = doc.clusters.c!.chunks as ChunkStore[];
   const meta = { epoch: 5, src_chunk_index: 0, src_chunk_part: 0, dst_chunk_index: 1, dst_chunk_part: 0 };
   const out: MigrationSlotRangeStore[] = [];
@@ -82,7 +101,11 @@ export function manyMigrations(n: number): MetaDocument {
     into.push({ range_list: [[i, i]], is_migrating: false, meta });
   }
   const one = (slot: number) => ({ range_list: [[slot, slot]] as const, tag: 'None' as const });
-  chunks[0] = { ...chunks[0]!, stable_slots: [{ range_list: [[n, 16380]], tag: 'None' }, one(16381)], migrating_slots: [out, []] };
+  chunks[0] = {
+    ...chunks[0]!,
+    stable_slots: [{ range_list: [[n, 16380]], tag: 'None' }, one(16381)],
+    migrating_slots: [out, []],
+  };
   chunks[1] = { ...chunks[1]!, stable_slots: [one(16382), one(16383)], migrating_slots: [into.reverse(), []] };
   return doc;
 }

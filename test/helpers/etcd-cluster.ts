@@ -133,7 +133,8 @@ export class EtcdCluster {
       if (!member.child || member.child.exitCode !== null || member.child.signalCode !== null) continue;
       for (;;) {
         if (await healthy(member)) break;
-        if (Date.now() > deadline) throw new Error(`etcd member ${member.name} not healthy within ${timeoutMs} ms: ${member.stderr}`);
+        if (Date.now() > deadline)
+          throw new Error(`etcd member ${member.name} not healthy within ${timeoutMs} ms: ${member.stderr}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }

@@ -31,7 +31,12 @@ export function succeeds(store: MutableStore, cmd: Command, ctx: CommandContext 
  * Applies a command that must fail with `code` and leave the store
  * byte-identical, epoch included. Returns the error details, if any.
  */
-export function failsUnchanged(store: MutableStore, cmd: Command, code: ErrorCode, ctx: CommandContext = CTX): InvalidConfigDetails | undefined {
+export function failsUnchanged(
+  store: MutableStore,
+  cmd: Command,
+  code: ErrorCode,
+  ctx: CommandContext = CTX,
+): InvalidConfigDetails | undefined {
   const before = snapshot(store);
   const revision = store.revision;
   const outcome = applyCommand(store, cmd, ctx);

@@ -113,11 +113,17 @@ export function threadedTestOptions(metaFilename: string, overrides: Partial<Thr
  * The production pairing: the server in front of a ThreadedBackend (owner
  * thread and reader pool, 2 readers), with no metadata file written.
  */
-export async function startThreadedTestServer(options: Omit<TestServerOptions, 'backend'> & { readonly threaded?: Partial<ThreadedOptions> } = {}): Promise<TestServer> {
+export async function startThreadedTestServer(
+  options: Omit<TestServerOptions, 'backend'> & { readonly threaded?: Partial<ThreadedOptions> } = {},
+): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'metabroker-http-'));
   const etcd = backendKind === 'etcd' ? { etcd: await etcdTestOptions() } : {};
   const backend = await ThreadedBackend.start(
-    threadedTestOptions(join(dir, 'metadata'), { settings: { ...SETTINGS, ...options.settings }, ...etcd, ...options.threaded }),
+    threadedTestOptions(join(dir, 'metadata'), {
+      settings: { ...SETTINGS, ...options.settings },
+      ...etcd,
+      ...options.threaded,
+    }),
   );
   let s: TestServer;
   try {
@@ -181,7 +187,13 @@ export interface Answer {
 }
 
 /** A string body is sent as is; anything else is sent as JSON. */
-export async function call(s: TestServer, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Answer> {
+export async function call(
+  s: TestServer,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+): Promise<Answer> {
   const init: RequestInit = { method, ...(headers === undefined ? {} : { headers }) };
   if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
   const res = await fetch(s.api + path, init);
@@ -212,7 +224,14 @@ export async function okJson(s: TestServer, method: string, path: string, body?:
 }
 
 /** Asserts an error answer: its status and exact JSON body. */
-export async function fails(s: TestServer, method: string, path: string, body: unknown, status: number, expected: Record<string, unknown>): Promise<void> {
+export async function fails(
+  s: TestServer,
+  method: string,
+  path: string,
+  body: unknown,
+  status: number,
+  expected: Record<string, unknown>,
+): Promise<void> {
   const a = await call(s, method, path, body);
   assert.equal(a.status, status, `${method} ${path}: ${a.status} ${a.text}`);
   assert.equal(a.contentType, 'application/json');
@@ -220,18 +239,32 @@ export async function fails(s: TestServer, method: string, path: string, body: u
 }
 
 /** Asserts an error answer with just `{"error": code}`. */
-export function failsWith(s: TestServer, method: string, path: string, body: unknown, status: number, code: string): Promise<void> {
+export function failsWith(
+  s: TestServer,
+  method: string,
+  path: string,
+  body: unknown,
+  status: number,
+  code: string,
+): Promise<void> {
   return fails(s, method, path, body, status, { error: code });
 }
 
 /** Asserts INVALID_REQUEST and that its message mentions `mentions`. */
-export async function invalidRequest(s: TestServer, method: string, path: string, body: unknown, mentions: string | RegExp): Promise<void> {
+export async function invalidRequest(
+  s: TestServer,
+  method: string,
+  path: string,
+  body: unknown,
+  mentions: string | RegExp,
+): Promise<void> {
   const a = await call(s, method, path, body);
   assert.equal(a.status, 400, `${method} ${path}: ${a.status} ${a.text}`);
   const json = a.json as { error: string; message: string };
   assert.deepEqual(Object.keys(json).sort(), ['error', 'message']);
   assert.equal(json.error, 'INVALID_REQUEST');
-  if (typeof mentions === 'string') assert.ok(json.message.includes(mentions), `message ${JSON.stringify(json.message)} mentions ${mentions}`);
+  if (typeof mentions === 'string')
+    assert.ok(json.message.includes(mentions), `message ${JSON.stringify(json.message)} mentions ${mentions}`);
   else assert.match(json.message, mentions);
 }
 
@@ -239,7 +272,10 @@ export function proxyAddr(host: number, index: number): string {
   return `127.0.0.${host}:${7000 + index}`;
 }
 
-export function proxyBody(host: number, index: number): { proxy_address: string; nodes: [string, string]; host: string } {
+export function proxyBody(
+  host: number,
+  index: number,
+): { proxy_address: string; nodes: [string, string]; host: string } {
   return {
     proxy_address: proxyAddr(host, index),
     nodes: [`127.0.0.${host}:${6000 + index * 2}`, `127.0.0.${host}:${6000 + index * 2 + 1}`],

@@ -67,7 +67,11 @@ export function assertConsistent(store: MetaStore, options: ConsistencyOptions =
           continue;
         }
         if (tag !== 'None') {
-          assert.equal(tag.Migrating.src_node_address, node.address, `migrating range on ${node.address} names its source`);
+          assert.equal(
+            tag.Migrating.src_node_address,
+            node.address,
+            `migrating range on ${node.address} names its source`,
+          );
           migrating.add(rangeKey(slotRange));
         }
         for (const [start, end] of slotRange.range_list) {
@@ -83,7 +87,8 @@ export function assertConsistent(store: MetaStore, options: ConsistencyOptions =
     assert.equal(masters, cluster.chunks.length * 2, `cluster ${name} has 2 masters per chunk`);
     const missing = owner.indexOf(0);
     assert.equal(missing, -1, `slot ${missing} of ${name} is served by no master`);
-    for (const key of importing) assert.ok(migrating.has(key), `importing range ${key} of ${name} has a migrating source`);
+    for (const key of importing)
+      assert.ok(migrating.has(key), `importing range ${key} of ${name} has a migrating source`);
     assert.equal(importing.length, migrating.size, `cluster ${name}: every migrating range has an importing side`);
   }
 
@@ -91,7 +96,11 @@ export function assertConsistent(store: MetaStore, options: ConsistencyOptions =
     assert.equal(proxy.proxy_address, address);
     const where = chunkOf.get(address);
     if (proxy.cluster === null) assert.equal(where, undefined, `free proxy ${address} sits in chunk ${where}`);
-    else assert.ok(where?.startsWith(`${proxy.cluster}#`), `proxy ${address} says cluster ${proxy.cluster} but sits in ${where}`);
+    else
+      assert.ok(
+        where?.startsWith(`${proxy.cluster}#`),
+        `proxy ${address} says cluster ${proxy.cluster} but sits in ${where}`,
+      );
   }
 }
 

@@ -14,7 +14,12 @@ import { commandBody } from '../../src/service/write-bodies.js';
 import { nowSeconds } from '../../src/service/clock.js';
 
 /** Applies a command to a store and shapes the reply. */
-export function executeCommand(store: MutableStore, cmd: Command, settings: ReadSettings, generation: () => number): CommandReply & { changed: boolean } {
+export function executeCommand(
+  store: MutableStore,
+  cmd: Command,
+  settings: ReadSettings,
+  generation: () => number,
+): CommandReply & { changed: boolean } {
   const ctx: CommandContext = { now: nowSeconds(), migrationLimit: settings.migrationLimit };
   const outcome = applyCommand(store, cmd, ctx);
   const changed = outcome.changes !== null;

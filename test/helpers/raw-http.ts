@@ -31,7 +31,11 @@ export interface RawRequest {
 
 /** The bytes of a request; Content-Length is added for a body unless chunked. */
 export function requestBytes(req: RawRequest): Buffer {
-  const lines: Buffer[] = [Buffer.from(`${req.method} `, 'latin1'), typeof req.target === 'string' ? Buffer.from(req.target, 'utf8') : req.target, Buffer.from(' HTTP/1.1\r\nHost: 127.0.0.1\r\n', 'latin1')];
+  const lines: Buffer[] = [
+    Buffer.from(`${req.method} `, 'latin1'),
+    typeof req.target === 'string' ? Buffer.from(req.target, 'utf8') : req.target,
+    Buffer.from(' HTTP/1.1\r\nHost: 127.0.0.1\r\n', 'latin1'),
+  ];
   for (const [name, value] of req.headers ?? []) lines.push(Buffer.from(`${name}: ${value}\r\n`, 'latin1'));
   const body = req.body ?? null;
   if (body !== null && req.chunks) {
@@ -125,7 +129,11 @@ export class RawConnection {
   }
 
   /** Sends a request and waits for its answer (null: closed without one). */
-  async send(req: RawRequest | Buffer, timeoutMs = 10_000, head = !Buffer.isBuffer(req) && req.method === 'HEAD'): Promise<RawAnswer | null> {
+  async send(
+    req: RawRequest | Buffer,
+    timeoutMs = 10_000,
+    head = !Buffer.isBuffer(req) && req.method === 'HEAD',
+  ): Promise<RawAnswer | null> {
     if (this.waiting) throw new Error('one request at a time');
     this.socket ??= await this.connect();
     const socket = this.socket;

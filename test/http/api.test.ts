@@ -74,14 +74,24 @@ test('GET /metadata of an empty broker is the empty document (docs/metadata-form
 
 test('PUT /metadata: restores a document; other versions, bad shapes and inconsistent documents are refused', async () => {
   await withServer(async (s) => {
-    const empty = { version: 'mem-broker-0.1', global_epoch: 7, clusters: {}, all_proxies: {}, failed_proxies: [], failures: {} };
+    const empty = {
+      version: 'mem-broker-0.1',
+      global_epoch: 7,
+      clusters: {},
+      all_proxies: {},
+      failed_proxies: [],
+      failures: {},
+    };
     await ok(s, 'PUT', '/metadata', empty);
     assert.deepEqual(await okJson(s, 'GET', '/metadata'), empty);
     await failsWith(s, 'PUT', '/metadata', { ...empty, version: 'mem-broker-0.2' }, 409, 'INVALID_META_VERSION');
     await invalidRequest(s, 'PUT', '/metadata', { ...empty, global_epoch: -1 }, 'global_epoch');
     await invalidRequest(s, 'PUT', '/metadata', { ...empty, failed_proxies: undefined }, 'failed_proxies: is required');
     await invalidRequest(s, 'PUT', '/metadata', '{"version":', 'malformed JSON');
-    const mismatched = { ...empty, all_proxies: { 'a:1': { proxy_address: 'b:1', node_addresses: ['b:2', 'b:3'], host: 'b', cluster: null } } };
+    const mismatched = {
+      ...empty,
+      all_proxies: { 'a:1': { proxy_address: 'b:1', node_addresses: ['b:2', 'b:3'], host: 'b', cluster: null } },
+    };
     await invalidRequest(s, 'PUT', '/metadata', mismatched, 'inconsistent metadata');
     assert.deepEqual(await okJson(s, 'GET', '/metadata'), empty, 'refused documents changed nothing');
   });
@@ -90,13 +100,41 @@ test('PUT /metadata: restores a document; other versions, bad shapes and inconsi
 test('POST /proxies/meta and DELETE /proxies/meta/<address>', async () => {
   await withServer(async (s) => {
     await ok(s, 'POST', '/proxies/meta', proxyBody(1, 1));
-    await ok(s, 'POST', '/proxies/meta', { proxy_address: '127.0.0.9:7000', nodes: ['127.0.0.9:6000', '127.0.0.9:6001'], host: null });
+    await ok(s, 'POST', '/proxies/meta', {
+      proxy_address: '127.0.0.9:7000',
+      nodes: ['127.0.0.9:6000', '127.0.0.9:6001'],
+      host: null,
+    });
     const d = await doc(s);
-    assert.deepEqual(d.all_proxies[proxyAddr(1, 1)], { proxy_address: proxyAddr(1, 1), node_addresses: proxyBody(1, 1).nodes, host: 'host1', cluster: null });
-    assert.deepEqual(d.all_proxies['127.0.0.9:7000'], { proxy_address: '127.0.0.9:7000', node_addresses: ['127.0.0.9:6000', '127.0.0.9:6001'], host: '127.0.0.9', cluster: null });
+    assert.deepEqual(d.all_proxies[proxyAddr(1, 1)], {
+      proxy_address: proxyAddr(1, 1),
+      node_addresses: proxyBody(1, 1).nodes,
+      host: 'host1',
+      cluster: null,
+    });
+    assert.deepEqual(d.all_proxies['127.0.0.9:7000'], {
+      proxy_address: '127.0.0.9:7000',
+      node_addresses: ['127.0.0.9:6000', '127.0.0.9:6001'],
+      host: '127.0.0.9',
+      cluster: null,
+    });
 
-    await failsWith(s, 'POST', '/proxies/meta', { proxy_address: 'no-port', nodes: ['a', 'b'] }, 400, 'INVALID_PROXY_ADDRESS');
-    await failsWith(s, 'POST', '/proxies/meta', { proxy_address: 'a:1:2', nodes: ['a', 'b'] }, 400, 'INVALID_PROXY_ADDRESS');
+    await failsWith(
+      s,
+      'POST',
+      '/proxies/meta',
+      { proxy_address: 'no-port', nodes: ['a', 'b'] },
+      400,
+      'INVALID_PROXY_ADDRESS',
+    );
+    await failsWith(
+      s,
+      'POST',
+      '/proxies/meta',
+      { proxy_address: 'a:1:2', nodes: ['a', 'b'] },
+      400,
+      'INVALID_PROXY_ADDRESS',
+    );
     await invalidRequest(s, 'POST', '/proxies/meta', { proxy_address: 'a:1' }, 'nodes: is required');
     await invalidRequest(s, 'POST', '/proxies/meta', { proxy_address: 'a:1', nodes: ['a:2', 'a:3'], host: 1 }, 'host');
 
@@ -125,7 +163,14 @@ test('GET /proxies/meta/<address>: a free proxy, and an unknown one', async () =
     await addProxies(s, 1, 1);
     const epoch = (await doc(s)).global_epoch;
     assert.deepEqual(await okJson(s, 'GET', `/proxies/meta/${enc(proxyAddr(1, 1))}`), {
-      proxy: { address: proxyAddr(1, 1), epoch, nodes: [], free_nodes: proxyBody(1, 1).nodes, peers: [], clusters_config: {} },
+      proxy: {
+        address: proxyAddr(1, 1),
+        epoch,
+        nodes: [],
+        free_nodes: proxyBody(1, 1).nodes,
+        peers: [],
+        clusters_config: {},
+      },
     });
     assert.deepEqual(await okJson(s, 'GET', '/proxies/meta/10.9.9.9:1'), { proxy: null });
   });
@@ -142,7 +187,8 @@ test('POST /clusters/meta/<name> and DELETE /clusters/meta/<name>', async () => 
     await failsWith(s, 'POST', '/clusters/meta/db', { node_number: 4 }, 409, 'ALREADY_EXISTED');
     await failsWith(s, 'POST', '/clusters/meta/bad!name', { node_number: 4 }, 400, 'INVALID_CLUSTER_NAME');
     await failsWith(s, 'POST', `/clusters/meta/${'x'.repeat(31)}`, { node_number: 4 }, 400, 'INVALID_CLUSTER_NAME');
-    for (const n of [0, 6]) await failsWith(s, 'POST', '/clusters/meta/other', { node_number: n }, 400, 'INVALID_NODE_NUMBER');
+    for (const n of [0, 6])
+      await failsWith(s, 'POST', '/clusters/meta/other', { node_number: n }, 400, 'INVALID_NODE_NUMBER');
     await failsWith(s, 'POST', '/clusters/meta/other', { node_number: 400 }, 409, 'NO_AVAILABLE_RESOURCE');
     await invalidRequest(s, 'POST', '/clusters/meta/other', { node_number: '4' }, 'node_number');
     await invalidRequest(s, 'POST', '/clusters/meta/other', { node_number: 4.5 }, 'node_number');
@@ -225,8 +271,13 @@ test('POST /clusters/migrations/expand/<name>', async () => {
     await failsWith(s, 'POST', '/clusters/migrations/expand/db', undefined, 409, 'SLOTS_ALREADY_EVEN');
     await okJson(s, 'PATCH', '/clusters/nodes/db', { node_number: 4 });
     await ok(s, 'POST', '/clusters/migrations/expand/db');
-    const tags = (await clusterNodes(s, 'db')).flatMap((n) => n.slots.map((r) => (typeof r.tag === 'string' ? r.tag : Object.keys(r.tag as object)[0])));
-    assert.ok(tags.includes('Migrating') && tags.includes('Importing'), `the view shows the migration: ${tags.join(',')}`);
+    const tags = (await clusterNodes(s, 'db')).flatMap((n) =>
+      n.slots.map((r) => (typeof r.tag === 'string' ? r.tag : Object.keys(r.tag as object)[0])),
+    );
+    assert.ok(
+      tags.includes('Migrating') && tags.includes('Importing'),
+      `the view shows the migration: ${tags.join(',')}`,
+    );
     await failsWith(s, 'POST', '/clusters/migrations/expand/db', undefined, 409, 'MIGRATION_RUNNING');
     await failsWith(s, 'POST', '/clusters/migrations/expand/nope', undefined, 404, 'CLUSTER_NOT_FOUND');
     await failsWith(s, 'POST', '/clusters/migrations/expand/bad!name', undefined, 400, 'INVALID_CLUSTER_NAME');
@@ -257,18 +308,40 @@ test('PUT /clusters/migrations: refusals', async () => {
     await ok(s, 'POST', '/clusters/meta/db', { node_number: 4 });
     await okJson(s, 'PATCH', '/clusters/nodes/db', { node_number: 4 });
     await ok(s, 'POST', '/clusters/migrations/expand/db');
-    const migrating = (await clusterNodes(s, 'db')).flatMap((n) => n.slots).find((r) => typeof r.tag === 'object' && 'Migrating' in (r.tag as object))!;
+    const migrating = (await clusterNodes(s, 'db'))
+      .flatMap((n) => n.slots)
+      .find((r) => typeof r.tag === 'object' && 'Migrating' in (r.tag as object))!;
     assert.ok(migrating);
     const body = (slot_range: unknown, cluster_name = 'db') => ({ cluster_name, slot_range });
-    await failsWith(s, 'PUT', '/clusters/migrations', body({ range_list: migrating.range_list, tag: 'None' }), 400, 'INVALID_MIGRATION_TASK');
+    await failsWith(
+      s,
+      'PUT',
+      '/clusters/migrations',
+      body({ range_list: migrating.range_list, tag: 'None' }),
+      400,
+      'INVALID_MIGRATION_TASK',
+    );
     const tag = migrating.tag as { Migrating: { epoch: number } };
     const stale = { ...migrating, tag: { Migrating: { ...tag.Migrating, epoch: tag.Migrating.epoch + 100 } } };
     await failsWith(s, 'PUT', '/clusters/migrations', body(stale), 404, 'MIGRATION_TASK_NOT_FOUND');
-    await failsWith(s, 'PUT', '/clusters/migrations', body({ ...migrating, range_list: [[0, 0]] }), 404, 'MIGRATION_TASK_NOT_FOUND');
+    await failsWith(
+      s,
+      'PUT',
+      '/clusters/migrations',
+      body({ ...migrating, range_list: [[0, 0]] }),
+      404,
+      'MIGRATION_TASK_NOT_FOUND',
+    );
     await failsWith(s, 'PUT', '/clusters/migrations', body(migrating, 'nope'), 404, 'CLUSTER_NOT_FOUND');
     await failsWith(s, 'PUT', '/clusters/migrations', body(migrating, 'bad!name'), 400, 'INVALID_CLUSTER_NAME');
     await invalidRequest(s, 'PUT', '/clusters/migrations', { cluster_name: 'db' }, 'slot_range: is required');
-    await invalidRequest(s, 'PUT', '/clusters/migrations', body({ range_list: [[1]], tag: 'None' }), 'slot_range.range_list[0]');
+    await invalidRequest(
+      s,
+      'PUT',
+      '/clusters/migrations',
+      body({ range_list: [[1]], tag: 'None' }),
+      'slot_range.range_list[0]',
+    );
     await ok(s, 'PUT', '/clusters/migrations', body(migrating));
     await failsWith(s, 'PUT', '/clusters/migrations', body(migrating), 404, 'MIGRATION_TASK_NOT_FOUND');
   });
@@ -278,20 +351,77 @@ test('PATCH /clusters/config/<name>', async () => {
   await withServer(async (s) => {
     await addProxies(s, 2, 1);
     await ok(s, 'POST', '/clusters/meta/db', { node_number: 4 });
-    await ok(s, 'PATCH', '/clusters/config/db', { compression_strategy: 'set_get_only', migration_scan_count: 32, migration_max_blocking_time: '2000' });
+    await ok(s, 'PATCH', '/clusters/config/db', {
+      compression_strategy: 'set_get_only',
+      migration_scan_count: 32,
+      migration_max_blocking_time: '2000',
+    });
     const view = (await okJson(s, 'GET', '/clusters/meta/db')) as { cluster: { config: unknown } };
     assert.deepEqual(view.cluster.config, {
       compression_strategy: 'set_get_only',
       migration_config: { max_migration_time: 10800, max_blocking_time: 2000, scan_interval: 500, scan_count: 32 },
     });
-    const invalidConfig = (key: string, value: string, message: string) => ({ error: 'INVALID_CONFIG', key, value, message });
-    await fails(s, 'PATCH', '/clusters/config/db', { compression_strategy: 'zip' }, 409, invalidConfig('compression_strategy', 'zip', 'INVALID_VALUE'));
-    await fails(s, 'PATCH', '/clusters/config/db', { migration_scan_count: 0 }, 409, invalidConfig('migration_scan_count', '0', 'INVALID_VALUE'));
-    await fails(s, 'PATCH', '/clusters/config/db', { migration_scan_count: -1 }, 409, invalidConfig('migration_scan_count', '-1', 'INVALID_VALUE'));
-    await fails(s, 'PATCH', '/clusters/config/db', { replicas: '3' }, 409, invalidConfig('replicas', '3', 'FIELD_NOT_FOUND'));
-    await failsWith(s, 'PATCH', '/clusters/config/nope', { compression_strategy: 'disabled' }, 404, 'CLUSTER_NOT_FOUND');
-    await failsWith(s, 'PATCH', '/clusters/config/bad!name', { compression_strategy: 'disabled' }, 400, 'INVALID_CLUSTER_NAME');
-    await invalidRequest(s, 'PATCH', '/clusters/config/db', { compression_strategy: ['disabled'] }, 'compression_strategy');
+    const invalidConfig = (key: string, value: string, message: string) => ({
+      error: 'INVALID_CONFIG',
+      key,
+      value,
+      message,
+    });
+    await fails(
+      s,
+      'PATCH',
+      '/clusters/config/db',
+      { compression_strategy: 'zip' },
+      409,
+      invalidConfig('compression_strategy', 'zip', 'INVALID_VALUE'),
+    );
+    await fails(
+      s,
+      'PATCH',
+      '/clusters/config/db',
+      { migration_scan_count: 0 },
+      409,
+      invalidConfig('migration_scan_count', '0', 'INVALID_VALUE'),
+    );
+    await fails(
+      s,
+      'PATCH',
+      '/clusters/config/db',
+      { migration_scan_count: -1 },
+      409,
+      invalidConfig('migration_scan_count', '-1', 'INVALID_VALUE'),
+    );
+    await fails(
+      s,
+      'PATCH',
+      '/clusters/config/db',
+      { replicas: '3' },
+      409,
+      invalidConfig('replicas', '3', 'FIELD_NOT_FOUND'),
+    );
+    await failsWith(
+      s,
+      'PATCH',
+      '/clusters/config/nope',
+      { compression_strategy: 'disabled' },
+      404,
+      'CLUSTER_NOT_FOUND',
+    );
+    await failsWith(
+      s,
+      'PATCH',
+      '/clusters/config/bad!name',
+      { compression_strategy: 'disabled' },
+      400,
+      'INVALID_CLUSTER_NAME',
+    );
+    await invalidRequest(
+      s,
+      'PATCH',
+      '/clusters/config/db',
+      { compression_strategy: ['disabled'] },
+      'compression_strategy',
+    );
     await invalidRequest(s, 'PATCH', '/clusters/config/db', '["compression_strategy"]', 'body');
   });
 });
@@ -316,9 +446,17 @@ test('POST /failures/<address>/<reporter> and GET /failures', async () => {
     assert.deepEqual(await okJson(s, 'GET', '/failures'), { addresses: [] });
     await ok(s, 'POST', `/failures/${enc(proxyAddr(2, 1))}/coordinator-1`);
     await ok(s, 'POST', `/failures/${enc('10.9.9.9:1')}/coordinator-1`);
-    assert.deepEqual(await okJson(s, 'GET', '/failures'), { addresses: [proxyAddr(2, 1)] }, 'only known proxies are listed');
+    assert.deepEqual(
+      await okJson(s, 'GET', '/failures'),
+      { addresses: [proxyAddr(2, 1)] },
+      'only known proxies are listed',
+    );
     const failures = (await doc(s)).failures;
-    assert.deepEqual(Object.keys(failures), [proxyAddr(2, 1)], 'reports on unknown addresses are answered but not stored');
+    assert.deepEqual(
+      Object.keys(failures),
+      [proxyAddr(2, 1)],
+      'reports on unknown addresses are answered but not stored',
+    );
     const at = failures[proxyAddr(2, 1)]!['coordinator-1']!;
     assert.ok(Math.abs(at - Date.now() / 1000) < 60, 'the report time is now, in seconds');
   });
@@ -374,7 +512,9 @@ test('PUT /epoch/recovery without an epoch fetcher: every proxy failed, epochs m
     await addProxies(s, 2, 1);
     await ok(s, 'POST', '/clusters/meta/db', { node_number: 4 });
     const before = (await doc(s)).global_epoch;
-    assert.deepEqual(await okJson(s, 'PUT', '/epoch/recovery'), { failed_addresses: [proxyAddr(1, 1), proxyAddr(2, 1)] });
+    assert.deepEqual(await okJson(s, 'PUT', '/epoch/recovery'), {
+      failed_addresses: [proxyAddr(1, 1), proxyAddr(2, 1)],
+    });
     const d = await doc(s);
     assert.equal(d.global_epoch, before + 1);
     assert.equal(d.clusters.db!.epoch, before + 1);
@@ -425,7 +565,11 @@ test('a failed request changes nothing', async () => {
       ['POST', '/proxies/failover/10.9.9.9:1', undefined],
       ['PUT', '/clusters/migrations', { cluster_name: 'db', slot_range: { range_list: [[0, 1]], tag: 'None' } }],
       ['PUT', '/epoch/1', undefined],
-      ['PUT', '/metadata', { version: 'mem-broker-0.2', global_epoch: 0, clusters: {}, all_proxies: {}, failed_proxies: [], failures: {} }],
+      [
+        'PUT',
+        '/metadata',
+        { version: 'mem-broker-0.2', global_epoch: 0, clusters: {}, all_proxies: {}, failed_proxies: [], failures: {} },
+      ],
       ['PUT', '/metadata', '{'],
       ['POST', '/clusters/meta/x', '{"node_number":'],
     ];

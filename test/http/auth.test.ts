@@ -34,7 +34,10 @@ const REFUSED: readonly Headers[] = [
   { 'x-api-token': TOKEN },
 ];
 
-const RENDER_METRICS: TestServerOptions['renderMetrics'] = async () => ({ contentType: 'text/plain; version=0.0.4', body: 'up 1\n' });
+const RENDER_METRICS: TestServerOptions['renderMetrics'] = async () => ({
+  contentType: 'text/plain; version=0.0.4',
+  body: 'up 1\n',
+});
 
 interface Ctx {
   readonly s: TestServer;
@@ -64,8 +67,12 @@ interface SlotRangeJson {
 }
 
 async function shownMigrations(ctx: Ctx): Promise<SlotRangeJson[]> {
-  const view = (await must(ctx, 'GET', '/clusters/meta/db')).json as { cluster: { nodes: { slots: SlotRangeJson[] }[] } };
-  return view.cluster.nodes.flatMap((n) => n.slots.filter((s) => typeof s.tag === 'object' && s.tag !== null && 'Migrating' in s.tag));
+  const view = (await must(ctx, 'GET', '/clusters/meta/db')).json as {
+    cluster: { nodes: { slots: SlotRangeJson[] }[] };
+  };
+  return view.cluster.nodes.flatMap((n) =>
+    n.slots.filter((s) => typeof s.tag === 'object' && s.tag !== null && 'Migrating' in s.tag),
+  );
 }
 
 async function commitAll(ctx: Ctx): Promise<void> {
@@ -87,7 +94,8 @@ const SCRIPT: readonly Step[] = [
     route: 'POST /proxies/meta',
     request: () => ['/proxies/meta', proxyBody(1, 1)],
     then: async (ctx) => {
-      for (let h = 1; h <= 4; h++) for (let i = 1; i <= 2; i++) if (h + i > 2) await must(ctx, 'POST', '/proxies/meta', proxyBody(h, i));
+      for (let h = 1; h <= 4; h++)
+        for (let i = 1; i <= 2; i++) if (h + i > 2) await must(ctx, 'POST', '/proxies/meta', proxyBody(h, i));
     },
   },
   { route: 'GET /proxies/addresses', request: () => ['/proxies/addresses?offset=0&limit=100'] },
@@ -95,7 +103,10 @@ const SCRIPT: readonly Step[] = [
   { route: 'POST /clusters/meta/:name', request: () => ['/clusters/meta/db', { node_number: 4 }] },
   { route: 'GET /clusters/names', request: () => ['/clusters/names'] },
   { route: 'GET /clusters/meta/:name', request: () => ['/clusters/meta/db'] },
-  { route: 'PATCH /clusters/config/:name', request: () => ['/clusters/config/db', { compression_strategy: 'allow_all' }] },
+  {
+    route: 'PATCH /clusters/config/:name',
+    request: () => ['/clusters/config/db', { compression_strategy: 'allow_all' }],
+  },
   { route: 'PATCH /clusters/nodes/:name', request: () => ['/clusters/nodes/db', { node_number: 4 }] },
   { route: 'POST /clusters/migrations/expand/:name', request: () => ['/clusters/migrations/expand/db'] },
   {
@@ -109,7 +120,11 @@ const SCRIPT: readonly Step[] = [
   },
   { route: 'PUT /clusters/nodes/:name', request: () => ['/clusters/nodes/db', { cluster_node_number: 12 }] },
   { route: 'DELETE /clusters/free_nodes/:name', request: () => ['/clusters/free_nodes/db'] },
-  { route: 'POST /clusters/migrations/shrink/:name/:node_number', request: () => ['/clusters/migrations/shrink/db/4'], then: commitAll },
+  {
+    route: 'POST /clusters/migrations/shrink/:name/:node_number',
+    request: () => ['/clusters/migrations/shrink/db/4'],
+    then: commitAll,
+  },
   { route: 'PUT /clusters/balance/:name', request: () => ['/clusters/balance/db'] },
   { route: 'POST /failures/:address/:reporter', request: () => [`/failures/${FREE}/coordinator-1`] },
   { route: 'GET /failures', request: () => ['/failures'] },
@@ -165,7 +180,11 @@ test(`with apiToken: 'token' routes answer 401 without the bearer token and chan
             assert.equal(a.text, '{"error":"UNAUTHORIZED"}');
             refusals += 1;
           }
-          assert.equal((await must(ctx, 'GET', '/metadata')).text, before, `${step.route}: the refused requests changed nothing`);
+          assert.equal(
+            (await must(ctx, 'GET', '/metadata')).text,
+            before,
+            `${step.route}: the refused requests changed nothing`,
+          );
         }
         // Open routes are called as coordinators do: with no header at all.
         const a = await call(s, method, path, body, access === 'open' ? undefined : GOOD);
@@ -184,7 +203,10 @@ test('with apiToken: the scheme name is case-insensitive (RFC 9110 11.1), the to
       for (const authorization of [`bearer ${TOKEN}`, `BEARER ${TOKEN}`, `Bearer  ${TOKEN}`]) {
         assert.equal((await call(s, 'GET', '/metadata', undefined, { authorization })).status, 200, authorization);
       }
-      assert.equal((await call(s, 'GET', '/metadata', undefined, { authorization: `bearer ${TOKEN.toUpperCase()}` })).status, 401);
+      assert.equal(
+        (await call(s, 'GET', '/metadata', undefined, { authorization: `bearer ${TOKEN.toUpperCase()}` })).status,
+        401,
+      );
     },
     { apiToken: TOKEN },
   );

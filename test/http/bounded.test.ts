@@ -18,9 +18,23 @@ function bigDocument(n: number): Buffer {
   const proxies: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
     const address = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:7000`;
-    proxies[address] = { proxy_address: address, node_addresses: [`${address}-a`, `${address}-b`], host: `host${i % 97}`, cluster: null };
+    proxies[address] = {
+      proxy_address: address,
+      node_addresses: [`${address}-a`, `${address}-b`],
+      host: `host${i % 97}`,
+      cluster: null,
+    };
   }
-  return Buffer.from(JSON.stringify({ version: META_VERSION, global_epoch: 1, clusters: {}, all_proxies: proxies, failed_proxies: [], failures: {} }));
+  return Buffer.from(
+    JSON.stringify({
+      version: META_VERSION,
+      global_epoch: 1,
+      clusters: {},
+      all_proxies: proxies,
+      failed_proxies: [],
+      failures: {},
+    }),
+  );
 }
 
 /**
@@ -28,7 +42,12 @@ function bigDocument(n: number): Buffer {
  * `body`; the rest is up to the caller. `answer` is the first whole answer,
  * or '' when the server closes the connection without one.
  */
-function startUpload(port: number, path: string, body: Buffer, sent: number): Promise<{ socket: net.Socket; answer: Promise<string> }> {
+function startUpload(
+  port: number,
+  path: string,
+  body: Buffer,
+  sent: number,
+): Promise<{ socket: net.Socket; answer: Promise<string> }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     let text = '';
@@ -125,7 +144,9 @@ test('body bytes in flight are capped: beyond the cap a new body is answered 503
 test('the body deadline is an idle deadline plus a minimum rate: steady bodies are taken, stalled or slower ones cut', async (t) => {
   const s = await startThreadedTestServer({ bodyTimeoutSeconds: 1, minBodyBytesPerSecond: 1000 });
   t.after(() => s.close());
-  const body = Buffer.from(JSON.stringify({ proxy_address: '10.0.0.1:1', nodes: ['10.0.0.1:2', '10.0.0.1:3'], filler: 'x'.repeat(4000) }));
+  const body = Buffer.from(
+    JSON.stringify({ proxy_address: '10.0.0.1:1', nodes: ['10.0.0.1:2', '10.0.0.1:3'], filler: 'x'.repeat(4000) }),
+  );
   // 2.4 seconds in all at about 1.7 KB/s, never a second without a byte: the old whole-body deadline of 1 s cut it.
   const steady = await startUpload(s.server.port, '/api/v2/proxies/meta', body, 0);
   const piece = Math.ceil(body.length / 8);
@@ -166,9 +187,14 @@ test('a write whose client leaves before the answer is applied, logged and count
     doc = (await okJson(s, 'GET', '/metadata')) as typeof doc;
   }
   assert.deepEqual(Object.keys(doc.all_proxies), ['10.0.0.1:1']);
-  for (let i = 0; i < 100 && !s.requests.some((r) => r.method === 'POST'); i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 100 && !s.requests.some((r) => r.method === 'POST'); i++)
+    await new Promise((r) => setTimeout(r, 20));
   const logged = s.requests.find((r) => r.method === 'POST');
-  assert.deepEqual(logged && { route: logged.route, status: logged.status, aborted: logged.aborted }, { route: '/api/v2/proxies/meta', status: 200, aborted: true });
+  assert.deepEqual(logged && { route: logged.route, status: logged.status, aborted: logged.aborted }, {
+    route: '/api/v2/proxies/meta',
+    status: 200,
+    aborted: true,
+  });
 });
 
 test('pipelining: 100 requests in one write with a write among them; the write is applied and logged', async (t) => {
@@ -203,8 +229,12 @@ test('pipelining: 100 requests in one write with a write among them; the write i
     await new Promise((r) => setTimeout(r, 20));
   }
   assert.deepEqual(Object.keys(failures[proxyAddr(1, 1)] ?? {}), ['pipelined']);
-  for (let i = 0; i < 100 && !s.requests.some((r) => r.route === '/api/v2/failures/:address/:reporter'); i++) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(s.requests.some((r) => r.route === '/api/v2/failures/:address/:reporter' && r.status === 200), 'the applied write is logged');
+  for (let i = 0; i < 100 && !s.requests.some((r) => r.route === '/api/v2/failures/:address/:reporter'); i++)
+    await new Promise((r) => setTimeout(r, 20));
+  assert.ok(
+    s.requests.some((r) => r.route === '/api/v2/failures/:address/:reporter' && r.status === 200),
+    'the applied write is logged',
+  );
 });
 
 test('names a path could not carry back are refused over HTTP, and a long unknown name is answered without being kept', async (t) => {
@@ -216,7 +246,14 @@ test('names a path could not carry back are refused over HTTP, and a long unknow
   const long = await call(s, 'POST', '/proxies/meta', { proxy_address: `${'h'.repeat(70_000)}:1`, nodes: ['a', 'b'] });
   assert.equal(long.status, 400);
   // A restored document with a 1 MB failed_proxies entry is refused too.
-  const doc = { version: META_VERSION, global_epoch: 1, clusters: {}, all_proxies: {}, failed_proxies: ['x'.repeat(1 << 20)], failures: {} };
+  const doc = {
+    version: META_VERSION,
+    global_epoch: 1,
+    clusters: {},
+    all_proxies: {},
+    failed_proxies: ['x'.repeat(1 << 20)],
+    failures: {},
+  };
   const restore = await call(s, 'PUT', '/metadata', doc);
   assert.equal(restore.status, 400);
   assert.match(restore.text, /failed_proxies/);

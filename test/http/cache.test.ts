@@ -14,7 +14,15 @@ test('cached answers: every read after a write answer sees it, over HTTP and the
   t.after(() => s.close());
   for (let h = 1; h <= 3; h++) {
     for (let i = 1; i <= 2; i++) {
-      assert.equal((await call(s, 'POST', '/proxies/meta', { proxy_address: `127.0.0.${h}:700${i}`, nodes: [`127.0.0.${h}:600${i}`, `127.0.0.${h}:610${i}`] })).status, 200);
+      assert.equal(
+        (
+          await call(s, 'POST', '/proxies/meta', {
+            proxy_address: `127.0.0.${h}:700${i}`,
+            nodes: [`127.0.0.${h}:600${i}`, `127.0.0.${h}:610${i}`],
+          })
+        ).status,
+        200,
+      );
     }
   }
   assert.equal((await call(s, 'POST', '/clusters/meta/c1', { node_number: 4 })).status, 200);
@@ -30,7 +38,10 @@ test('cached answers: every read after a write answer sees it, over HTTP and the
     // A member proxy's view moves with its cluster; a free one's with the global epoch.
     const member = (await okJson(s, 'GET', `/proxies/meta/${after.cluster.nodes[0]!.proxy_address}`)) as ProxyAnswer;
     assert.equal(member.proxy.epoch, after.cluster.epoch);
-    const metadata = (await okJson(s, 'GET', '/metadata')) as { global_epoch: number; all_proxies: Record<string, { cluster: string | null }> };
+    const metadata = (await okJson(s, 'GET', '/metadata')) as {
+      global_epoch: number;
+      all_proxies: Record<string, { cluster: string | null }>;
+    };
     const free = Object.keys(metadata.all_proxies).find((a) => metadata.all_proxies[a]!.cluster === null)!;
     const freeView = (await okJson(s, 'GET', `/proxies/meta/${free}`)) as ProxyAnswer;
     assert.equal(freeView.proxy.epoch, metadata.global_epoch);

@@ -41,7 +41,9 @@ const UWS_MAX_HEAD = 32_768;
 
 const HOSTS = 5;
 const PER_HOST = 3;
-const PROXIES = Array.from({ length: HOSTS * PER_HOST }, (_, i) => proxyAddr(1 + Math.floor(i / PER_HOST), 1 + (i % PER_HOST)));
+const PROXIES = Array.from({ length: HOSTS * PER_HOST }, (_, i) =>
+  proxyAddr(1 + Math.floor(i / PER_HOST), 1 + (i % PER_HOST)),
+);
 const CLUSTERS = ['fuzzdb', 'movingdb'];
 
 /** 15 proxies on 5 hosts; `fuzzdb` (8 nodes) and `movingdb` (8 nodes, expanding, so migrations run); one failure report. */
@@ -49,7 +51,10 @@ async function seed(s: TestServer): Promise<void> {
   await addProxies(s, HOSTS, PER_HOST);
   await ok(s, 'POST', '/clusters/meta/fuzzdb', { node_number: 8 });
   await ok(s, 'POST', '/clusters/meta/movingdb', { node_number: 4 });
-  const grown = await fetch(`${s.api}/clusters/nodes/movingdb`, { method: 'PATCH', body: JSON.stringify({ node_number: 4 }) });
+  const grown = await fetch(`${s.api}/clusters/nodes/movingdb`, {
+    method: 'PATCH',
+    body: JSON.stringify({ node_number: 4 }),
+  });
   assert.equal(grown.status, 200, await grown.text());
   await ok(s, 'POST', '/clusters/migrations/expand/movingdb');
   await ok(s, 'POST', `/failures/${PROXIES[14]}/seed-reporter`);
@@ -61,19 +66,51 @@ async function seed(s: TestServer): Promise<void> {
 const clusterName = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(...CLUSTERS) },
   { weight: 2, arbitrary: fc.constantFrom('newdb', 'db@1', 'a-b_c', 'x'.repeat(30)) },
-  { weight: 2, arbitrary: fc.constantFrom('', 'a b', 'x'.repeat(31), 'ünï', '.', '..', 'a/b', '%', '%zz', '__proto__', 'constructor', 'FUZZDB', 'fuzzdb ') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      '',
+      'a b',
+      'x'.repeat(31),
+      'ünï',
+      '.',
+      '..',
+      'a/b',
+      '%',
+      '%zz',
+      '__proto__',
+      'constructor',
+      'FUZZDB',
+      'fuzzdb ',
+    ),
+  },
   { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 40 }) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }) },
 );
 const proxyAddress = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(...PROXIES) },
-  { weight: 2, arbitrary: fc.constantFrom('127.0.0.9:7001', 'h:1', 'nocolon', 'a:b:c', ':', '[::1]:7000', '127.0.0.1:7001/x', 'ü:1') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      '127.0.0.9:7001',
+      'h:1',
+      'nocolon',
+      'a:b:c',
+      ':',
+      '[::1]:7000',
+      '127.0.0.1:7001/x',
+      'ü:1',
+    ),
+  },
   { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 40 }) },
 );
 /** Epochs the broker caps (2^52) or cannot hold exactly past (2^53 - 1), and their neighbours. */
 const NEAR_CAP = [2 ** 52 - 1, 2 ** 52, 2 ** 52 + 1, 2 ** 53 - 1];
 const integerText = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom('4', '8', '12', '0', '-4', '3', '-0', '+4', '4.0', '1e3', '0x10', '٤', ' 4') },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom('4', '8', '12', '0', '-4', '3', '-0', '+4', '4.0', '1e3', '0x10', '٤', ' 4'),
+  },
   // Around the epoch cap (2^52) and the end of exact integers (2^53); huge values are refused at the edge.
   {
     weight: 2,
@@ -94,7 +131,10 @@ const forcedEpoch = fc.oneof(
   fc.integer({ min: 0, max: 2 ** 40 }).map(String),
   fc.integer({ min: 2 ** 52 - 3, max: 2 ** 52 + 3 }).map(String),
 );
-const reporter = fc.oneof(fc.constantFrom('coordinator-1', 'r', 'a/b', '%2F'), fc.string({ unit: 'grapheme', maxLength: 30 }));
+const reporter = fc.oneof(
+  fc.constantFrom('coordinator-1', 'r', 'a/b', '%2F'),
+  fc.string({ unit: 'grapheme', maxLength: 30 }),
+);
 
 const PARAMS: Record<string, fc.Arbitrary<string>> = {
   name: clusterName,
@@ -140,10 +180,31 @@ const paramValue = (name: string) =>
   });
 
 /** How a route's path is bent before sending. */
-type PathTwist = 'none' | 'trailing-slash' | 'double-slash' | 'dot' | 'dot-dot' | 'upper' | 'encoded-literal' | 'prefix' | 'long-segment';
+type PathTwist =
+  | 'none'
+  | 'trailing-slash'
+  | 'double-slash'
+  | 'dot'
+  | 'dot-dot'
+  | 'upper'
+  | 'encoded-literal'
+  | 'prefix'
+  | 'long-segment';
 const pathTwist = fc.oneof(
   { weight: 14, arbitrary: fc.constant<PathTwist>('none') },
-  { weight: 1, arbitrary: fc.constantFrom<PathTwist>('trailing-slash', 'double-slash', 'dot', 'dot-dot', 'upper', 'encoded-literal', 'prefix', 'long-segment') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom<PathTwist>(
+      'trailing-slash',
+      'double-slash',
+      'dot',
+      'dot-dot',
+      'upper',
+      'encoded-literal',
+      'prefix',
+      'long-segment',
+    ),
+  },
 );
 
 function twist(path: string, how: PathTwist, at: number, longLength: number): string {
@@ -173,7 +234,29 @@ function twist(path: string, how: PathTwist, at: number, longLength: number): st
 
 const queryName = fc.constantFrom('offset', 'limit', 'offset', 'limit', 'x', '', 'offset[]', 'OFFSET', 'lim%69t');
 const queryValue = fc.oneof(
-  fc.constantFrom('', '0', '1', '2', '10', '-1', '-0', '1.5', '1e3', '0x10', '+1', '%2B1', '%201', '9007199254740991', '9007199254740992', '99999999999999999999999', 'abc', 'null', '%', '%zz', '٣'),
+  fc.constantFrom(
+    '',
+    '0',
+    '1',
+    '2',
+    '10',
+    '-1',
+    '-0',
+    '1.5',
+    '1e3',
+    '0x10',
+    '+1',
+    '%2B1',
+    '%201',
+    '9007199254740991',
+    '9007199254740992',
+    '99999999999999999999999',
+    'abc',
+    'null',
+    '%',
+    '%zz',
+    '٣',
+  ),
   fc.nat({ max: 1000 }).map(String),
   fc.integer().map(String),
 );
@@ -181,7 +264,9 @@ const query = fc.oneof(
   { weight: 3, arbitrary: fc.constant(null) },
   {
     weight: 1,
-    arbitrary: fc.array(fc.tuple(queryName, fc.constantFrom('=', '', '=='), queryValue), { maxLength: 5 }).map((pairs) => pairs.map(([n, eq, v]) => `${n}${eq}${eq === '' ? '' : rawSegment(v)}`).join('&')),
+    arbitrary: fc
+      .array(fc.tuple(queryName, fc.constantFrom('=', '', '=='), queryValue), { maxLength: 5 })
+      .map((pairs) => pairs.map(([n, eq, v]) => `${n}${eq}${eq === '' ? '' : rawSegment(v)}`).join('&')),
   },
 );
 
@@ -192,7 +277,12 @@ type BodySpec =
   | { readonly kind: 'bytes'; readonly bytes: Uint8Array }
   | { readonly kind: 'truncated'; readonly value: unknown; readonly at: number }
   | { readonly kind: 'nested'; readonly depth: number; readonly open: string; readonly close: string }
-  | { readonly kind: 'large'; readonly size: number; readonly value: unknown; readonly padding: 'spaces' | 'string' | 'junk' }
+  | {
+      readonly kind: 'large';
+      readonly size: number;
+      readonly value: unknown;
+      readonly padding: 'spaces' | 'string' | 'junk';
+    }
   | { readonly kind: 'document'; readonly edits: readonly DocumentEdit[]; readonly padding: number }
   | { readonly kind: 'migration'; readonly cluster: string; readonly edit: boolean };
 
@@ -209,12 +299,24 @@ const number = fc.oneof(
   fc.integer({ min: -64, max: 64 }),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
 );
-const fieldValue = <T>(arb: fc.Arbitrary<T>) => fc.oneof({ weight: 4, arbitrary: arb }, { weight: 1, arbitrary: anyJson });
-const nodeAddress = fc.oneof(fc.constantFrom('127.0.0.9:6000', '127.0.0.9:6001', 'n:1', ''), fc.string({ maxLength: 20 }));
-const freshProxy = fc.oneof(proxyAddress, fc.integer({ min: 1, max: 9999 }).map((p) => `127.0.0.${1 + (p % 9)}:${10000 + p}`));
+const fieldValue = <T>(arb: fc.Arbitrary<T>) =>
+  fc.oneof({ weight: 4, arbitrary: arb }, { weight: 1, arbitrary: anyJson });
+const nodeAddress = fc.oneof(
+  fc.constantFrom('127.0.0.9:6000', '127.0.0.9:6001', 'n:1', ''),
+  fc.string({ maxLength: 20 }),
+);
+const freshProxy = fc.oneof(
+  proxyAddress,
+  fc.integer({ min: 1, max: 9999 }).map((p) => `127.0.0.${1 + (p % 9)}:${10000 + p}`),
+);
 
 const addProxyBody = fc.record(
-  { proxy_address: fieldValue(freshProxy), nodes: fieldValue(fc.tuple(nodeAddress, nodeAddress)), host: fieldValue(fc.option(fc.string({ maxLength: 10 }))), extra: anyJson },
+  {
+    proxy_address: fieldValue(freshProxy),
+    nodes: fieldValue(fc.tuple(nodeAddress, nodeAddress)),
+    host: fieldValue(fc.option(fc.string({ maxLength: 10 }))),
+    extra: anyJson,
+  },
   { requiredKeys: [] },
 );
 const nodeNumberBody = fc.record({ node_number: fieldValue(number) }, { requiredKeys: [] });
@@ -229,24 +331,42 @@ const configKey = fc.constantFrom(
   '',
   '__proto__',
 );
-const configValue = fc.oneof(fc.constantFrom('disabled', 'set_get_only', 'allow_all', 'ALLOW_ALL', '', '10', '-1', '1e3'), number, anyJson);
+const configValue = fc.oneof(
+  fc.constantFrom('disabled', 'set_get_only', 'allow_all', 'ALLOW_ALL', '', '10', '-1', '1e3'),
+  number,
+  anyJson,
+);
 const changeConfigBody = fc.dictionary(configKey, configValue, { maxKeys: 3 });
 const slotRange = fc.record({
-  range_list: fieldValue(fc.array(fc.tuple(fc.integer({ min: -1, max: 16384 }), fc.integer({ min: -1, max: 16384 })), { maxLength: 3 })),
+  range_list: fieldValue(
+    fc.array(fc.tuple(fc.integer({ min: -1, max: 16384 }), fc.integer({ min: -1, max: 16384 })), { maxLength: 3 }),
+  ),
   tag: fieldValue(fc.constantFrom('None', { Migrating: {} }, { Importing: {} })),
 });
-const commitMigrationBody = fc.record({ cluster_name: fieldValue(clusterName), slot_range: fieldValue(slotRange) }, { requiredKeys: [] });
+const commitMigrationBody = fc.record(
+  { cluster_name: fieldValue(clusterName), slot_range: fieldValue(slotRange) },
+  { requiredKeys: [] },
+);
 
 /** Bodies that fit, or nearly fit, what the route reads. */
 function shapedBody(pattern: string, kind: BodyKind): fc.Arbitrary<BodySpec> {
   const json = (arb: fc.Arbitrary<unknown>) => arb.map((value): BodySpec => ({ kind: 'json', value }));
   if (kind === 'metadata') {
     const value = fc.oneof(anyJson, number, fc.constantFrom(null, [], {}, 'mem-broker-0.1', ...NEAR_CAP, 2 ** 53, -1));
-    const edit = fc.record({ at: fc.nat(), op: fc.constantFrom<DocumentEdit['op']>('replace', 'replace', 'delete', 'keep'), value });
-    return fc.record({ kind: fc.constant('document' as const), edits: fc.array(edit, { minLength: 1, maxLength: 3 }), padding: fc.constantFrom(0, 0, 0, 1000) });
+    const edit = fc.record({
+      at: fc.nat(),
+      op: fc.constantFrom<DocumentEdit['op']>('replace', 'replace', 'delete', 'keep'),
+      value,
+    });
+    return fc.record({
+      kind: fc.constant('document' as const),
+      edits: fc.array(edit, { minLength: 1, maxLength: 3 }),
+      padding: fc.constantFrom(0, 0, 0, 1000),
+    });
   }
   if (pattern.endsWith('/proxies/meta')) return json(addProxyBody);
-  if (pattern.includes('/clusters/meta/') || (pattern.startsWith('PATCH') && pattern.includes('/clusters/nodes/'))) return json(nodeNumberBody);
+  if (pattern.includes('/clusters/meta/') || (pattern.startsWith('PATCH') && pattern.includes('/clusters/nodes/')))
+    return json(nodeNumberBody);
   if (pattern.includes('/clusters/nodes/')) return json(fc.oneof(nodeNumberBody, clusterNodeNumberBody));
   if (pattern.includes('/clusters/config/')) return json(changeConfigBody);
   if (pattern.endsWith('/clusters/migrations')) {
@@ -267,14 +387,43 @@ function junkBody(shaped: fc.Arbitrary<BodySpec>): fc.Arbitrary<BodySpec> {
       weight: 3,
       arbitrary: fc
         .oneof(
-          fc.constantFrom('', ' ', '{', '}', '[', 'nul', 'undefined', "{'a':1}", '{"a":1,}', '{"a" 1}', '01', 'NaN', 'Infinity', '"\\ud800"', '\u0000', '{"a":1}{"a":2}', '{"__proto__":{"x":1}}'),
-          fc.constantFrom('{"node_number": 1e400}', '{"node_number": -1e400}', '{"node_number": 123456789012345678901234567890}', '{"node_number": 4e0}', '{"node_number": 0.4e1}', '{"node_number": -0}', '{"cluster_node_number": 1e21}'),
+          fc.constantFrom(
+            '',
+            ' ',
+            '{',
+            '}',
+            '[',
+            'nul',
+            'undefined',
+            "{'a':1}",
+            '{"a":1,}',
+            '{"a" 1}',
+            '01',
+            'NaN',
+            'Infinity',
+            '"\\ud800"',
+            '\u0000',
+            '{"a":1}{"a":2}',
+            '{"__proto__":{"x":1}}',
+          ),
+          fc.constantFrom(
+            '{"node_number": 1e400}',
+            '{"node_number": -1e400}',
+            '{"node_number": 123456789012345678901234567890}',
+            '{"node_number": 4e0}',
+            '{"node_number": 0.4e1}',
+            '{"node_number": -0}',
+            '{"cluster_node_number": 1e21}',
+          ),
           fc.string({ unit: 'grapheme', maxLength: 60 }),
         )
         .map((text): BodySpec => ({ kind: 'text', text })),
     },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 40 }).map((bytes): BodySpec => ({ kind: 'bytes', bytes })) },
-    { weight: 2, arbitrary: fc.tuple(shaped, fc.nat()).map(([b, at]): BodySpec => ({ kind: 'truncated', value: valueOf(b), at })) },
+    {
+      weight: 2,
+      arbitrary: fc.tuple(shaped, fc.nat()).map(([b, at]): BodySpec => ({ kind: 'truncated', value: valueOf(b), at })),
+    },
     {
       weight: 1,
       arbitrary: fc.record({
@@ -288,8 +437,15 @@ function junkBody(shaped: fc.Arbitrary<BodySpec>): fc.Arbitrary<BodySpec> {
       // Few large bodies, to keep the run fast: around the 1 MiB limit, and 10 MiB.
       weight: 1,
       arbitrary: fc
-        .tuple(fc.nat({ max: 39 }), shaped, fc.constantFrom<'spaces' | 'string' | 'junk'>('spaces', 'string', 'junk'), fc.constantFrom(MiB - 1, MiB, MiB + 1, 10 * MiB))
-        .map(([ticket, b, padding, size]): BodySpec => (ticket < 2 ? { kind: 'large', size, value: valueOf(b), padding } : b)),
+        .tuple(
+          fc.nat({ max: 39 }),
+          shaped,
+          fc.constantFrom<'spaces' | 'string' | 'junk'>('spaces', 'string', 'junk'),
+          fc.constantFrom(MiB - 1, MiB, MiB + 1, 10 * MiB),
+        )
+        .map(([ticket, b, padding, size]): BodySpec =>
+          ticket < 2 ? { kind: 'large', size, value: valueOf(b), padding } : b,
+        ),
     },
   );
 }
@@ -311,7 +467,13 @@ const extraHeaders = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.array(
-      fc.constantFrom<[string, string]>(['Content-Type', 'text/plain'], ['Content-Type', 'application/json; charset=latin1'], ['Authorization', 'Bearer nope'], ['Accept', '*/*'], ['X-Forwarded-For', '10.0.0.1']),
+      fc.constantFrom<[string, string]>(
+        ['Content-Type', 'text/plain'],
+        ['Content-Type', 'application/json; charset=latin1'],
+        ['Authorization', 'Bearer nope'],
+        ['Accept', '*/*'],
+        ['X-Forwarded-For', '10.0.0.1'],
+      ),
       { maxLength: 2 },
     ),
   },
@@ -324,8 +486,19 @@ function routeCase(): fc.Arbitrary<Case> {
       .filter((seg) => seg.startsWith(':'))
       .map((seg) => seg.slice(1));
     const shaped = shapedBody(`${r.method} ${r.pattern}`, r.body);
-    const body = r.body === 'none' ? fc.option(junkBody(shaped), { freq: 3 }) : fc.oneof({ weight: 3, arbitrary: shaped }, { weight: 2, arbitrary: junkBody(shaped) }, { weight: 1, arbitrary: fc.constant(null) });
-    const method = fc.oneof({ weight: 12, arbitrary: fc.constant(r.method) }, { weight: 2, arbitrary: fc.constantFrom(...HTTP_METHODS) }, { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z-]{1,10}$/) });
+    const body =
+      r.body === 'none'
+        ? fc.option(junkBody(shaped), { freq: 3 })
+        : fc.oneof(
+            { weight: 3, arbitrary: shaped },
+            { weight: 2, arbitrary: junkBody(shaped) },
+            { weight: 1, arbitrary: fc.constant(null) },
+          );
+    const method = fc.oneof(
+      { weight: 12, arbitrary: fc.constant(r.method) },
+      { weight: 2, arbitrary: fc.constantFrom(...HTTP_METHODS) },
+      { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z-]{1,10}$/) },
+    );
     return fc
       .record({
         method,
@@ -349,7 +522,16 @@ function routeCase(): fc.Arbitrary<Case> {
             return encodeParam(p.value, p.encoding, p.brokenAt, p.broken);
           })
           .join('/');
-        return { method, route: `${r.method} ${r.pattern}`, path: twist(path, how, twistAt, longLength), latin1, query, body, chunks, headers };
+        return {
+          method,
+          route: `${r.method} ${r.pattern}`,
+          path: twist(path, how, twistAt, longLength),
+          latin1,
+          query,
+          body,
+          chunks,
+          headers,
+        };
       });
   });
   const randomPath = fc
@@ -359,7 +541,16 @@ function routeCase(): fc.Arbitrary<Case> {
         fc.webPath().map((p) => (p.startsWith('/') ? p : `/${p}`)),
         fc.string({ unit: 'grapheme', maxLength: 60 }).map((p) => `/api/v2/${rawSegment(p)}`),
         // Always from '/': uWS leaves a request target without one (`*`, `api/v2`) unanswered until its idle timeout.
-        fc.constantFrom('/', '/api', '/api/v2', '/api/v2/', '//', '/./api/v2/version', '/api/v2/../v2/version', '/api/v2/version/..'),
+        fc.constantFrom(
+          '/',
+          '/api',
+          '/api/v2',
+          '/api/v2/',
+          '//',
+          '/./api/v2/version',
+          '/api/v2/../v2/version',
+          '/api/v2/version/..',
+        ),
       ),
       query,
       body: fc.option(junkBody(fc.constant<BodySpec>({ kind: 'json', value: {} })), { freq: 3 }),
@@ -374,35 +565,167 @@ function routeCase(): fc.Arbitrary<Case> {
  * whatever the seed; the random cases follow.
  */
 const EXAMPLES: readonly Case[] = [
-  { route: 'POST /api/v2/proxies/meta', method: 'POST', path: '/api/v2/proxies/meta', query: null, chunks: null, headers: [], body: { kind: 'large', size: 10 * MiB, value: { proxy_address: '127.0.0.9:1', nodes: ['a:1', 'a:2'] }, padding: 'spaces' } },
-  { route: 'PATCH /api/v2/clusters/config/:name', method: 'PATCH', path: '/api/v2/clusters/config/fuzzdb', query: null, chunks: [65_536], headers: [], body: { kind: 'large', size: 10 * MiB, value: {}, padding: 'string' } },
-  { route: 'POST /api/v2/clusters/meta/:name', method: 'POST', path: '/api/v2/clusters/meta/newdb', query: null, chunks: null, headers: [], body: { kind: 'large', size: MiB + 1, value: { node_number: 4 }, padding: 'spaces' } },
-  { route: 'PUT /api/v2/metadata', method: 'PUT', path: '/api/v2/metadata', query: null, chunks: null, headers: [], body: { kind: 'large', size: 10 * MiB, value: {}, padding: 'junk' } },
-  { route: 'PUT /api/v2/metadata', method: 'PUT', path: '/api/v2/metadata', query: null, chunks: null, headers: [], body: { kind: 'nested', depth: 100_000, open: '[', close: ']' } },
-  { route: 'PUT /api/v2/metadata', method: 'PUT', path: '/api/v2/metadata', query: null, chunks: null, headers: [], body: { kind: 'document', edits: [{ at: 3, op: 'replace', value: 'x' }], padding: 0 } },
-  { route: 'GET /api/v2/clusters/meta/:name', method: 'GET', path: `/api/v2/clusters/meta/${'a'.repeat(70_000)}`, query: null, chunks: null, headers: [], body: null },
-  { route: 'GET /api/v2/version', method: 'HEAD', path: '/api/v2/version', query: null, chunks: null, headers: [], body: null },
-  { route: 'GET /api/v2/version', method: 'PURGE', path: '/api/v2/version', query: null, chunks: null, headers: [], body: null },
-  { route: 'GET /api/v2/proxies/addresses', method: 'GET', path: '/api/v2/proxies/addresses', query: 'offset=-1&limit=99999999999999999999999&limit=2', chunks: null, headers: [], body: null },
-  { route: 'PUT /api/v2/epoch/:new_epoch', method: 'PUT', path: '/api/v2/epoch/9007199254740992', query: null, chunks: null, headers: [], body: null },
+  {
+    route: 'POST /api/v2/proxies/meta',
+    method: 'POST',
+    path: '/api/v2/proxies/meta',
+    query: null,
+    chunks: null,
+    headers: [],
+    body: {
+      kind: 'large',
+      size: 10 * MiB,
+      value: { proxy_address: '127.0.0.9:1', nodes: ['a:1', 'a:2'] },
+      padding: 'spaces',
+    },
+  },
+  {
+    route: 'PATCH /api/v2/clusters/config/:name',
+    method: 'PATCH',
+    path: '/api/v2/clusters/config/fuzzdb',
+    query: null,
+    chunks: [65_536],
+    headers: [],
+    body: { kind: 'large', size: 10 * MiB, value: {}, padding: 'string' },
+  },
+  {
+    route: 'POST /api/v2/clusters/meta/:name',
+    method: 'POST',
+    path: '/api/v2/clusters/meta/newdb',
+    query: null,
+    chunks: null,
+    headers: [],
+    body: { kind: 'large', size: MiB + 1, value: { node_number: 4 }, padding: 'spaces' },
+  },
+  {
+    route: 'PUT /api/v2/metadata',
+    method: 'PUT',
+    path: '/api/v2/metadata',
+    query: null,
+    chunks: null,
+    headers: [],
+    body: { kind: 'large', size: 10 * MiB, value: {}, padding: 'junk' },
+  },
+  {
+    route: 'PUT /api/v2/metadata',
+    method: 'PUT',
+    path: '/api/v2/metadata',
+    query: null,
+    chunks: null,
+    headers: [],
+    body: { kind: 'nested', depth: 100_000, open: '[', close: ']' },
+  },
+  {
+    route: 'PUT /api/v2/metadata',
+    method: 'PUT',
+    path: '/api/v2/metadata',
+    query: null,
+    chunks: null,
+    headers: [],
+    body: { kind: 'document', edits: [{ at: 3, op: 'replace', value: 'x' }], padding: 0 },
+  },
+  {
+    route: 'GET /api/v2/clusters/meta/:name',
+    method: 'GET',
+    path: `/api/v2/clusters/meta/${'a'.repeat(70_000)}`,
+    query: null,
+    chunks: null,
+    headers: [],
+    body: null,
+  },
+  {
+    route: 'GET /api/v2/version',
+    method: 'HEAD',
+    path: '/api/v2/version',
+    query: null,
+    chunks: null,
+    headers: [],
+    body: null,
+  },
+  {
+    route: 'GET /api/v2/version',
+    method: 'PURGE',
+    path: '/api/v2/version',
+    query: null,
+    chunks: null,
+    headers: [],
+    body: null,
+  },
+  {
+    route: 'GET /api/v2/proxies/addresses',
+    method: 'GET',
+    path: '/api/v2/proxies/addresses',
+    query: 'offset=-1&limit=99999999999999999999999&limit=2',
+    chunks: null,
+    headers: [],
+    body: null,
+  },
+  {
+    route: 'PUT /api/v2/epoch/:new_epoch',
+    method: 'PUT',
+    path: '/api/v2/epoch/9007199254740992',
+    query: null,
+    chunks: null,
+    headers: [],
+    body: null,
+  },
   // Past the cap (refused), then at it (accepted): later writes take the epoch beyond 2^52.
-  ...[2 ** 52 + 1, 2 ** 52].map(
-    (epoch): Case => ({
-      route: 'PUT /api/v2/epoch/:new_epoch',
-      method: 'PUT',
-      path: `/api/v2/epoch/${epoch}`,
-      query: null,
-      chunks: null,
-      headers: [],
-      body: null,
-    }),
-  ),
-  { route: 'GET /api/v2/proxies/meta/:address', method: 'GET', path: '/api/v2/proxies/meta/%E0%A4%A', query: null, chunks: null, headers: [], body: null },
-  { route: 'GET /api/v2/clusters/meta/:name', method: 'GET', path: '/api/v2/clusters/meta/\xff\xfe', latin1: true, query: null, chunks: null, headers: [], body: null },
+  ...[2 ** 52 + 1, 2 ** 52].map((epoch): Case => ({
+    route: 'PUT /api/v2/epoch/:new_epoch',
+    method: 'PUT',
+    path: `/api/v2/epoch/${epoch}`,
+    query: null,
+    chunks: null,
+    headers: [],
+    body: null,
+  })),
+  {
+    route: 'GET /api/v2/proxies/meta/:address',
+    method: 'GET',
+    path: '/api/v2/proxies/meta/%E0%A4%A',
+    query: null,
+    chunks: null,
+    headers: [],
+    body: null,
+  },
+  {
+    route: 'GET /api/v2/clusters/meta/:name',
+    method: 'GET',
+    path: '/api/v2/clusters/meta/\xff\xfe',
+    latin1: true,
+    query: null,
+    chunks: null,
+    headers: [],
+    body: null,
+  },
   // Re-adding a reported proxy: refused, and its recovery stands (docs/api.md#a-failed-request-changes-nothing).
-  { route: 'POST /api/v2/proxies/meta', method: 'POST', path: '/api/v2/proxies/meta', query: null, chunks: null, headers: [], body: { kind: 'json', value: { proxy_address: PROXIES[14], nodes: ['x:1', 'x:2'] } } },
-  { route: 'POST /api/v2/clusters/migrations/expand/:name', method: 'POST', path: '/api/v2/clusters/migrations/expand/movingdb', query: null, chunks: null, headers: [], body: null },
-  { route: 'PUT /api/v2/clusters/migrations', method: 'PUT', path: '/api/v2/clusters/migrations', query: null, chunks: null, headers: [], body: { kind: 'migration', cluster: 'movingdb', edit: false } },
+  {
+    route: 'POST /api/v2/proxies/meta',
+    method: 'POST',
+    path: '/api/v2/proxies/meta',
+    query: null,
+    chunks: null,
+    headers: [],
+    body: { kind: 'json', value: { proxy_address: PROXIES[14], nodes: ['x:1', 'x:2'] } },
+  },
+  {
+    route: 'POST /api/v2/clusters/migrations/expand/:name',
+    method: 'POST',
+    path: '/api/v2/clusters/migrations/expand/movingdb',
+    query: null,
+    chunks: null,
+    headers: [],
+    body: null,
+  },
+  {
+    route: 'PUT /api/v2/clusters/migrations',
+    method: 'PUT',
+    path: '/api/v2/clusters/migrations',
+    query: null,
+    chunks: null,
+    headers: [],
+    body: { kind: 'migration', cluster: 'movingdb', edit: false },
+  },
 ];
 
 // ---- Building the bytes ----
@@ -414,7 +737,10 @@ interface Live {
   get(path: string): Promise<RawAnswer>;
 }
 
-function walk(value: unknown, visit: (holder: Record<string, unknown> | unknown[], key: string | number) => void): void {
+function walk(
+  value: unknown,
+  visit: (holder: Record<string, unknown> | unknown[], key: string | number) => void,
+): void {
   if (value === null || typeof value !== 'object') return;
   if (Array.isArray(value)) {
     value.forEach((v, i) => {
@@ -452,9 +778,12 @@ interface SlotRangeJson {
 
 /** A migrating slot range exactly as the cluster view shows it, to commit. */
 async function shownMigration(live: Live, cluster: string): Promise<SlotRangeJson | null> {
-  const view = JSON.parse((await live.get(`/api/v2/clusters/meta/${cluster}`)).text) as { cluster: { nodes: { slots: SlotRangeJson[] }[] } | null };
+  const view = JSON.parse((await live.get(`/api/v2/clusters/meta/${cluster}`)).text) as {
+    cluster: { nodes: { slots: SlotRangeJson[] }[] } | null;
+  };
   for (const node of view.cluster?.nodes ?? []) {
-    for (const slots of node.slots) if (typeof slots.tag === 'object' && slots.tag !== null && 'Migrating' in slots.tag) return slots;
+    for (const slots of node.slots)
+      if (typeof slots.tag === 'object' && slots.tag !== null && 'Migrating' in slots.tag) return slots;
   }
   return null;
 }
@@ -494,7 +823,8 @@ async function bodyBytes(spec: BodySpec, live: Live): Promise<Buffer> {
     }
     case 'migration': {
       const shown = await shownMigration(live, spec.cluster);
-      const slot_range = shown && spec.edit ? { ...shown, range_list: [[shown.range_list[0]![0], shown.range_list[0]![1] + 1]] } : shown;
+      const slot_range =
+        shown && spec.edit ? { ...shown, range_list: [[shown.range_list[0]![0], shown.range_list[0]![1] + 1]] } : shown;
       return Buffer.from(JSON.stringify({ cluster_name: spec.cluster, slot_range }));
     }
   }
@@ -507,7 +837,14 @@ async function bodyBytes(spec: BodySpec, live: Live): Promise<Buffer> {
  * and the failed mark stay). Checks such a change and answers true, or
  * answers false for any other refusal.
  */
-function checkStandingChange(c: Case, answer: RawAnswer | null, body: Buffer | null, before: string, now: string, what: string): boolean {
+function checkStandingChange(
+  c: Case,
+  answer: RawAnswer | null,
+  body: Buffer | null,
+  before: string,
+  now: string,
+  what: string,
+): boolean {
   if (answer === null || answer.status !== 409) return false;
   const code = (JSON.parse(answer.text) as { error: string }).error;
   const old = JSON.parse(before) as Doc;
@@ -516,14 +853,27 @@ function checkStandingChange(c: Case, answer: RawAnswer | null, body: Buffer | n
     const address = (JSON.parse(body!.toString('utf8')) as { proxy_address: string }).proxy_address;
     const failures = { ...old.failures };
     delete failures[address];
-    const expected = { ...old, global_epoch: old.global_epoch + 1, failed_proxies: old.failed_proxies.filter((a) => a !== address), failures };
-    assert.equal(now, JSON.stringify(expected), `re-adding ${address} marks it recovered and changes nothing else: ${what}`);
+    const expected = {
+      ...old,
+      global_epoch: old.global_epoch + 1,
+      failed_proxies: old.failed_proxies.filter((a) => a !== address),
+      failures,
+    };
+    assert.equal(
+      now,
+      JSON.stringify(expected),
+      `re-adding ${address} marks it recovered and changes nothing else: ${what}`,
+    );
     return true;
   }
   if (c.method === 'POST' && c.route === 'POST /api/v2/proxies/failover/:address' && code === 'NO_AVAILABLE_RESOURCE') {
     const address = decodeURIComponent(c.path.split('/').pop()!);
     assert.ok(doc.failed_proxies.includes(address), `a failover without replacement marks ${address} failed: ${what}`);
-    assert.equal(JSON.stringify(doc.all_proxies), JSON.stringify(old.all_proxies), `a failover without replacement moves no proxy: ${what}`);
+    assert.equal(
+      JSON.stringify(doc.all_proxies),
+      JSON.stringify(old.all_proxies),
+      `a failover without replacement moves no proxy: ${what}`,
+    );
     assert.ok(doc.global_epoch >= old.global_epoch, what);
     return true;
   }
@@ -545,132 +895,178 @@ function describe(c: Case, body: Buffer | null): string {
 
 // ---- The property ----
 
-test(`fuzz: ${RUNS} random requests over every route; no 5xx, JSON errors, rejected writes change nothing`, { timeout: 180_000 }, async (t) => {
-  const logged: unknown[][] = [];
-  t.mock.method(console, 'error', (...args: unknown[]) => logged.push(args));
-  // No failure report may expire during the run: the owner forgets expired ones on a timer, which would move the baseline.
-  const s = await startThreadedTestServer({ settings: { failureTtl: 2 ** 40 } });
-  const conn = new RawConnection(s.server.port);
-  t.after(async () => {
-    conn.close();
-    await s.close();
-  });
-  await seed(s);
+test(
+  `fuzz: ${RUNS} random requests over every route; no 5xx, JSON errors, rejected writes change nothing`,
+  { timeout: 180_000 },
+  async (t) => {
+    const logged: unknown[][] = [];
+    t.mock.method(console, 'error', (...args: unknown[]) => logged.push(args));
+    // No failure report may expire during the run: the owner forgets expired ones on a timer, which would move the baseline.
+    const s = await startThreadedTestServer({ settings: { failureTtl: 2 ** 40 } });
+    const conn = new RawConnection(s.server.port);
+    t.after(async () => {
+      conn.close();
+      await s.close();
+    });
+    await seed(s);
 
-  const get = async (path: string): Promise<RawAnswer> => {
-    const a = await conn.send({ method: 'GET', target: path });
-    assert.ok(a, `GET ${path} was answered`);
-    assert.equal(a.status, 200, `GET ${path}: ${a.status} ${a.text}`);
-    return a;
-  };
-  const put = (path: string, body: string) => conn.send({ method: 'PUT', target: path, body: Buffer.from(body) });
-  const seedDocument = (await get(METADATA)).text;
-  const live: Live = { baseline: seedDocument, get };
+    const get = async (path: string): Promise<RawAnswer> => {
+      const a = await conn.send({ method: 'GET', target: path });
+      assert.ok(a, `GET ${path} was answered`);
+      assert.equal(a.status, 200, `GET ${path}: ${a.status} ${a.text}`);
+      return a;
+    };
+    const put = (path: string, body: string) => conn.send({ method: 'PUT', target: path, body: Buffer.from(body) });
+    const seedDocument = (await get(METADATA)).text;
+    const live: Live = { baseline: seedDocument, get };
 
-  const recent: string[] = [];
-  /** Write-backs of a state whose epoch went beyond 2^52. */
-  let pastCap = 0;
-  const counts = { cases: 0, rejected: 0, unanswered: 0, standing: 0, accepted: 0, acceptedWrites: 0, large: 0, huge: 0, statuses: new Map<number, number>() };
-  const seed_ = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
-  t.diagnostic(`fast-check seed ${seed_} (FUZZ_SEED=${seed_} replays this run)`);
+    const recent: string[] = [];
+    /** Write-backs of a state whose epoch went beyond 2^52. */
+    let pastCap = 0;
+    const counts = {
+      cases: 0,
+      rejected: 0,
+      unanswered: 0,
+      standing: 0,
+      accepted: 0,
+      acceptedWrites: 0,
+      large: 0,
+      huge: 0,
+      statuses: new Map<number, number>(),
+    };
+    const seed_ = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    t.diagnostic(`fast-check seed ${seed_} (FUZZ_SEED=${seed_} replays this run)`);
 
-  /** The state reached must be restorable from its own document; then the seed state is put back. */
-  const writeBackAndReseed = async () => {
-    const own = await put(METADATA, live.baseline);
-    // Also past 2^52: writes after an epoch forced to the cap go beyond it, and the broker must
-    // still take its own document back (docs/api.md#epochs).
-    if ((JSON.parse(live.baseline) as Doc).global_epoch > 2 ** 52) pastCap += 1;
-    assert.equal(own?.status, 200, `the document of the state reached restores: ${own?.status} ${own?.text}`);
-    assert.equal((await get(METADATA)).text, live.baseline, 'restoring its own document changes nothing');
-    const reset = await put(METADATA, seedDocument);
-    assert.equal(reset?.status, 200, `the seed document restores: ${reset?.text}`);
-    live.baseline = (await get(METADATA)).text;
-  };
+    /** The state reached must be restorable from its own document; then the seed state is put back. */
+    const writeBackAndReseed = async () => {
+      const own = await put(METADATA, live.baseline);
+      // Also past 2^52: writes after an epoch forced to the cap go beyond it, and the broker must
+      // still take its own document back (docs/api.md#epochs).
+      if ((JSON.parse(live.baseline) as Doc).global_epoch > 2 ** 52) pastCap += 1;
+      assert.equal(own?.status, 200, `the document of the state reached restores: ${own?.status} ${own?.text}`);
+      assert.equal((await get(METADATA)).text, live.baseline, 'restoring its own document changes nothing');
+      const reset = await put(METADATA, seedDocument);
+      assert.equal(reset?.status, 200, `the seed document restores: ${reset?.text}`);
+      live.baseline = (await get(METADATA)).text;
+    };
 
-  await fc.assert(
-    fc.asyncProperty(routeCase(), async (c) => {
-      counts.cases += 1;
-      const body = c.body === null ? null : await bodyBytes(c.body, live);
-      if (body && body.length >= MiB) counts.large += 1;
-      if (body && body.length >= 10 * MiB) counts.huge += 1;
-      const request: RawRequest = {
-        method: c.method,
-        target: (c.latin1 ? latin1Bytes : (t: string) => Buffer.from(t))(c.path + (c.query === null ? '' : `?${c.query}`)),
-        headers: c.headers,
-        body,
-        ...(c.chunks === null ? {} : { chunks: c.chunks }),
-      };
-      // Failures can depend on the state earlier requests left: name the last few.
-      const what = `${describe(c, body)}\n    after: ${recent.join('\n    then: ')}`;
-      const answer = await conn.send(request, 20_000);
-      recent.push(`${describe(c, body).slice(0, 600)} -> ${answer === null ? 'dropped' : `${answer.status} ${answer.text.slice(0, 100)}`}`);
-      if (recent.length > 8) recent.shift();
+    await fc.assert(
+      fc.asyncProperty(routeCase(), async (c) => {
+        counts.cases += 1;
+        const body = c.body === null ? null : await bodyBytes(c.body, live);
+        if (body && body.length >= MiB) counts.large += 1;
+        if (body && body.length >= 10 * MiB) counts.huge += 1;
+        const request: RawRequest = {
+          method: c.method,
+          target: (c.latin1 ? latin1Bytes : (t: string) => Buffer.from(t))(
+            c.path + (c.query === null ? '' : `?${c.query}`),
+          ),
+          headers: c.headers,
+          body,
+          ...(c.chunks === null ? {} : { chunks: c.chunks }),
+        };
+        // Failures can depend on the state earlier requests left: name the last few.
+        const what = `${describe(c, body)}\n    after: ${recent.join('\n    then: ')}`;
+        const answer = await conn.send(request, 20_000);
+        recent.push(
+          `${describe(c, body).slice(0, 600)} -> ${answer === null ? 'dropped' : `${answer.status} ${answer.text.slice(0, 100)}`}`,
+        );
+        if (recent.length > 8) recent.shift();
 
-      if (answer === null) {
-        // Dropped by uWS before any handler runs; nothing else may go unanswered.
-        const head = requestBytes({ ...request, body: null }).length;
-        assert.ok(!HTTP_METHODS.includes(c.method) || head > UWS_MAX_HEAD, `a request uWS parses went unanswered: ${what}`);
-        counts.unanswered += 1;
-      } else {
-        counts.statuses.set(answer.status, (counts.statuses.get(answer.status) ?? 0) + 1);
-        assert.ok(answer.status >= 200 && answer.status < 500, `status ${answer.status} ${answer.text}: ${what}; logged: ${logged.map((args) => args.map(String).join(' ')).join('; ')}`);
-        const contentType = answer.headers.get('content-type') ?? null;
-        if (answer.status >= 300 && c.method !== 'HEAD') {
-          assert.equal(contentType, 'application/json', `error content type: ${what}`);
-          const error = JSON.parse(answer.text) as { error?: unknown; message?: unknown };
-          assert.equal(typeof error.error, 'string', `error body ${answer.text}: ${what}`);
-          if (error.error === 'INVALID_REQUEST') assert.equal(typeof error.message, 'string', `INVALID_REQUEST has a message: ${what}`);
-        } else if (c.method === 'HEAD') {
-          // The bytes on the socket after the HEAD answer's head must be the next answer's status line.
-          const probe = await conn.send({ method: 'GET', target: '/api/v2/version' });
-          assert.equal(probe?.stray.toString('latin1'), '', `a HEAD answer has no body: ${what}`);
-          assert.equal(probe?.text, '0.3.0', `the connection is still in step after a HEAD: ${what}`);
-        } else if (contentType === 'application/json') {
-          assert.doesNotThrow(() => JSON.parse(answer.text), `2xx JSON answer parses: ${what}`);
-        }
-      }
-
-      const accepted = answer !== null && answer.status < 300;
-      if (accepted) counts.accepted += 1;
-      else counts.rejected += 1;
-      // GET and HEAD never write; anything else may.
-      if (c.method !== 'GET' && c.method !== 'HEAD') {
-        const now = (await get(METADATA)).text;
-        if (accepted) {
-          if (now !== live.baseline) counts.acceptedWrites += 1;
-          live.baseline = now;
-        } else if (now !== live.baseline && checkStandingChange(c, answer, body, live.baseline, now, what)) {
-          counts.standing += 1;
-          live.baseline = now;
+        if (answer === null) {
+          // Dropped by uWS before any handler runs; nothing else may go unanswered.
+          const head = requestBytes({ ...request, body: null }).length;
+          assert.ok(
+            !HTTP_METHODS.includes(c.method) || head > UWS_MAX_HEAD,
+            `a request uWS parses went unanswered: ${what}`,
+          );
+          counts.unanswered += 1;
         } else {
-          assert.equal(now, live.baseline, `a rejected request (${answer?.status ?? 'connection dropped'} ${answer?.text ?? ''}) changed the metadata: ${what}`);
+          counts.statuses.set(answer.status, (counts.statuses.get(answer.status) ?? 0) + 1);
+          assert.ok(
+            answer.status >= 200 && answer.status < 500,
+            `status ${answer.status} ${answer.text}: ${what}; logged: ${logged.map((args) => args.map(String).join(' ')).join('; ')}`,
+          );
+          const contentType = answer.headers.get('content-type') ?? null;
+          if (answer.status >= 300 && c.method !== 'HEAD') {
+            assert.equal(contentType, 'application/json', `error content type: ${what}`);
+            const error = JSON.parse(answer.text) as { error?: unknown; message?: unknown };
+            assert.equal(typeof error.error, 'string', `error body ${answer.text}: ${what}`);
+            if (error.error === 'INVALID_REQUEST')
+              assert.equal(typeof error.message, 'string', `INVALID_REQUEST has a message: ${what}`);
+          } else if (c.method === 'HEAD') {
+            // The bytes on the socket after the HEAD answer's head must be the next answer's status line.
+            const probe = await conn.send({ method: 'GET', target: '/api/v2/version' });
+            assert.equal(probe?.stray.toString('latin1'), '', `a HEAD answer has no body: ${what}`);
+            assert.equal(probe?.text, '0.3.0', `the connection is still in step after a HEAD: ${what}`);
+          } else if (contentType === 'application/json') {
+            assert.doesNotThrow(() => JSON.parse(answer.text), `2xx JSON answer parses: ${what}`);
+          }
         }
-      }
-      if (counts.cases % RESEED === 0) await writeBackAndReseed();
-    }),
-    { numRuns: RUNS, seed: seed_, endOnFailure: true, includeErrorInReport: true, examples: EXAMPLES.map((c): [Case] => [c]) },
-  );
-  await writeBackAndReseed();
 
-  // The server is still whole: it answers, and its threads are alive (a dead owner answers 503).
-  assert.equal((await get('/api/v2/version')).text, '0.3.0');
-  assert.equal((await conn.send({ method: 'POST', target: `/api/v2/failures/${PROXIES[0]}/after-fuzz` }))?.status, 200);
-  assert.deepEqual(logged, [], 'nothing was logged as an unexpected error');
+        const accepted = answer !== null && answer.status < 300;
+        if (accepted) counts.accepted += 1;
+        else counts.rejected += 1;
+        // GET and HEAD never write; anything else may.
+        if (c.method !== 'GET' && c.method !== 'HEAD') {
+          const now = (await get(METADATA)).text;
+          if (accepted) {
+            if (now !== live.baseline) counts.acceptedWrites += 1;
+            live.baseline = now;
+          } else if (now !== live.baseline && checkStandingChange(c, answer, body, live.baseline, now, what)) {
+            counts.standing += 1;
+            live.baseline = now;
+          } else {
+            assert.equal(
+              now,
+              live.baseline,
+              `a rejected request (${answer?.status ?? 'connection dropped'} ${answer?.text ?? ''}) changed the metadata: ${what}`,
+            );
+          }
+        }
+        if (counts.cases % RESEED === 0) await writeBackAndReseed();
+      }),
+      {
+        numRuns: RUNS,
+        seed: seed_,
+        endOnFailure: true,
+        includeErrorInReport: true,
+        examples: EXAMPLES.map((c): [Case] => [c]),
+      },
+    );
+    await writeBackAndReseed();
 
-  const statuses = [...counts.statuses].sort(([a], [b]) => a - b).map(([status, n]) => `${status}:${n}`).join(' ');
-  const summary = `cases ${counts.cases}, rejected ${counts.rejected} (of which unanswered: ${counts.unanswered}; refusals whose change stands, docs/api.md#a-failed-request-changes-nothing: ${counts.standing}), accepted ${counts.accepted} (state-changing writes ${counts.acceptedWrites}), bodies >= 1 MiB ${counts.large} (10 MiB: ${counts.huge}); statuses ${statuses}`;
-  t.diagnostic(summary);
-  console.log(`[fuzz] ${summary}`);
+    // The server is still whole: it answers, and its threads are alive (a dead owner answers 503).
+    assert.equal((await get('/api/v2/version')).text, '0.3.0');
+    assert.equal(
+      (await conn.send({ method: 'POST', target: `/api/v2/failures/${PROXIES[0]}/after-fuzz` }))?.status,
+      200,
+    );
+    assert.deepEqual(logged, [], 'nothing was logged as an unexpected error');
 
-  // The generators reach what they mean to: every route, accepted writes, refusals of each kind, large bodies.
-  assert.equal(counts.cases, RUNS);
-  const reached = new Set(s.requests.map((r) => `${r.method} ${r.route}`));
-  for (const r of ROUTES) assert.ok(reached.has(`${r.method} ${r.pattern}`), `the fuzz reached ${r.method} ${r.pattern}`);
-  assert.ok(counts.acceptedWrites >= RUNS / 100, `enough accepted writes changed the state (${counts.acceptedWrites})`);
-  for (const status of [400, 404, 409, 413]) assert.ok((counts.statuses.get(status) ?? 0) > 0, `some requests answered ${status}`);
-  assert.ok(counts.huge > 0 && counts.unanswered > 0 && counts.standing > 0, 'the examples met their edges');
-  assert.ok(pastCap > 0, 'some state went past the epoch cap of 2^52');
-});
+    const statuses = [...counts.statuses]
+      .sort(([a], [b]) => a - b)
+      .map(([status, n]) => `${status}:${n}`)
+      .join(' ');
+    const summary = `cases ${counts.cases}, rejected ${counts.rejected} (of which unanswered: ${counts.unanswered}; refusals whose change stands, docs/api.md#a-failed-request-changes-nothing: ${counts.standing}), accepted ${counts.accepted} (state-changing writes ${counts.acceptedWrites}), bodies >= 1 MiB ${counts.large} (10 MiB: ${counts.huge}); statuses ${statuses}`;
+    t.diagnostic(summary);
+    console.log(`[fuzz] ${summary}`);
+
+    // The generators reach what they mean to: every route, accepted writes, refusals of each kind, large bodies.
+    assert.equal(counts.cases, RUNS);
+    const reached = new Set(s.requests.map((r) => `${r.method} ${r.route}`));
+    for (const r of ROUTES)
+      assert.ok(reached.has(`${r.method} ${r.pattern}`), `the fuzz reached ${r.method} ${r.pattern}`);
+    assert.ok(
+      counts.acceptedWrites >= RUNS / 100,
+      `enough accepted writes changed the state (${counts.acceptedWrites})`,
+    );
+    for (const status of [400, 404, 409, 413])
+      assert.ok((counts.statuses.get(status) ?? 0) > 0, `some requests answered ${status}`);
+    assert.ok(counts.huge > 0 && counts.unanswered > 0 && counts.standing > 0, 'the examples met their edges');
+    assert.ok(pastCap > 0, 'some state went past the epoch cap of 2^52');
+  },
+);
 
 test('HEAD: the answer has no body, so the keep-alive connection stays usable (found by the fuzz)', async (t) => {
   const s = await startThreadedTestServer();
@@ -697,10 +1093,13 @@ test('HEAD: the answer has no body, so the keep-alive connection stays usable (f
   t.after(() => agent.destroy());
   const ask = (method: string) =>
     new Promise<number>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: s.server.port, method, path: '/api/v2/version', agent }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
+      const req = http.request(
+        { host: '127.0.0.1', port: s.server.port, method, path: '/api/v2/version', agent },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -714,13 +1113,18 @@ test('names such as __proto__ reach the reader threads like any other (found by 
   // A valid cluster name (letters and `_`), and a failure report from a reporter of that name.
   await ok(s, 'POST', '/clusters/meta/__proto__', { node_number: 4 });
   await ok(s, 'POST', `/failures/${proxyAddr(1, 1)}/__proto__`);
-  const view = (await okJson(s, 'GET', '/clusters/meta/__proto__')) as { cluster: { name: string; nodes: unknown[] } | null };
+  const view = (await okJson(s, 'GET', '/clusters/meta/__proto__')) as {
+    cluster: { name: string; nodes: unknown[] } | null;
+  };
   assert.equal(view.cluster?.name, '__proto__');
   assert.equal(view.cluster.nodes.length, 4);
   assert.deepEqual(await okJson(s, 'GET', '/clusters/names'), { names: ['__proto__'] });
   // The what-if fails over every proxy on a copy; with the cluster missing on the reader it answered 500.
   assert.deepEqual(await okJson(s, 'POST', '/resources/failures/check'), { hosts_cannot_fail: ['host1', 'host2'] });
-  const doc = JSON.parse(await metadataText(s)) as { clusters: Record<string, unknown>; failures: Record<string, Record<string, number>> };
+  const doc = JSON.parse(await metadataText(s)) as {
+    clusters: Record<string, unknown>;
+    failures: Record<string, Record<string, number>>;
+  };
   assert.deepEqual(Object.keys(doc.clusters), ['__proto__']);
   assert.deepEqual(Object.keys(doc.failures), [proxyAddr(1, 1)]);
   assert.deepEqual(Object.keys(doc.failures[proxyAddr(1, 1)]!), ['__proto__']);

@@ -44,33 +44,96 @@ function deps(backend: Backend, extra: Partial<HandlerDeps> = {}): HandlerDeps {
 }
 
 /** Builds the request the server would hand over for `method path?query` with a JSON body. */
-function request(method: string, target: string, body?: unknown): { req: ParsedRequest; handler: NonNullable<ReturnType<typeof matchRoute>>['route']['handler'] } {
+function request(
+  method: string,
+  target: string,
+  body?: unknown,
+): { req: ParsedRequest; handler: NonNullable<ReturnType<typeof matchRoute>>['route']['handler'] } {
   const [path, query = ''] = target.split('?') as [string, string?];
   const match = matchRoute(method, `/api/v2${path}`);
   assert.ok(match, `${method} ${target} is a route`);
   const params = Object.fromEntries(Object.entries(match.rawParams).map(([k, v]) => [k, decodeURIComponent(v)]));
-  const bytes = body === undefined ? null : new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body));
+  const bytes =
+    body === undefined ? null : new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body));
   return { req: { method, path: `/api/v2${path}`, params, query, body: bytes }, handler: match.route.handler };
 }
 
 const MIGRATING_RANGE = {
   range_list: [[0, 100]],
-  tag: { Migrating: { epoch: 3, src_proxy_address: 'a:1', src_node_address: 'a:2', dst_proxy_address: 'b:1', dst_node_address: 'b:2' } },
+  tag: {
+    Migrating: {
+      epoch: 3,
+      src_proxy_address: 'a:1',
+      src_node_address: 'a:2',
+      dst_proxy_address: 'b:1',
+      dst_node_address: 'b:2',
+    },
+  },
 };
 
 // route -> request -> the backend calls it must make (the HTTP layer's whole job).
 const CASES: { name: string; method: string; target: string; body?: unknown; calls: Call[] }[] = [
   { name: 'metadata', method: 'GET', target: '/metadata', calls: [{ query: { name: 'metadata' }, min: 0 }] },
-  { name: 'cluster names', method: 'GET', target: '/clusters/names', calls: [{ query: { name: 'clusterNames' }, min: 0 }] },
-  { name: 'cluster names paged', method: 'GET', target: '/clusters/names?offset=2&limit=3&other=x', calls: [{ query: { name: 'clusterNames', offset: 2, limit: 3 }, min: 0 }] },
-  { name: 'cluster meta', method: 'GET', target: '/clusters/meta/my-db', calls: [{ query: { name: 'clusterMeta', cluster: 'my-db' }, min: 0 }] },
-  { name: 'proxy addresses', method: 'GET', target: '/proxies/addresses?limit=0', calls: [{ query: { name: 'proxyAddresses', limit: 0 }, min: 0 }] },
-  { name: 'proxy meta', method: 'GET', target: '/proxies/meta/10.0.0.1%3A7000', calls: [{ query: { name: 'proxyMeta', address: '10.0.0.1:7000' }, min: 0 }] },
-  { name: 'failures', method: 'GET', target: '/failures', calls: [{ query: { name: 'failures', now: 1_700_000_123 }, min: 0 }] },
-  { name: 'failed proxies', method: 'GET', target: '/proxies/failed/addresses', calls: [{ query: { name: 'failedProxies' }, min: 0 }] },
-  { name: 'resource check', method: 'POST', target: '/resources/failures/check', calls: [{ query: { name: 'checkResources' }, min: 0 }] },
-  { name: 'add failure', method: 'POST', target: '/failures/a%3A1/coord%2F1', calls: [{ command: { kind: 'addFailure', address: 'a:1', reporter: 'coord/1' } }] },
-  { name: 'failover', method: 'POST', target: '/proxies/failover/a:1', calls: [{ command: { kind: 'failover', address: 'a:1' } }] },
+  {
+    name: 'cluster names',
+    method: 'GET',
+    target: '/clusters/names',
+    calls: [{ query: { name: 'clusterNames' }, min: 0 }],
+  },
+  {
+    name: 'cluster names paged',
+    method: 'GET',
+    target: '/clusters/names?offset=2&limit=3&other=x',
+    calls: [{ query: { name: 'clusterNames', offset: 2, limit: 3 }, min: 0 }],
+  },
+  {
+    name: 'cluster meta',
+    method: 'GET',
+    target: '/clusters/meta/my-db',
+    calls: [{ query: { name: 'clusterMeta', cluster: 'my-db' }, min: 0 }],
+  },
+  {
+    name: 'proxy addresses',
+    method: 'GET',
+    target: '/proxies/addresses?limit=0',
+    calls: [{ query: { name: 'proxyAddresses', limit: 0 }, min: 0 }],
+  },
+  {
+    name: 'proxy meta',
+    method: 'GET',
+    target: '/proxies/meta/10.0.0.1%3A7000',
+    calls: [{ query: { name: 'proxyMeta', address: '10.0.0.1:7000' }, min: 0 }],
+  },
+  {
+    name: 'failures',
+    method: 'GET',
+    target: '/failures',
+    calls: [{ query: { name: 'failures', now: 1_700_000_123 }, min: 0 }],
+  },
+  {
+    name: 'failed proxies',
+    method: 'GET',
+    target: '/proxies/failed/addresses',
+    calls: [{ query: { name: 'failedProxies' }, min: 0 }],
+  },
+  {
+    name: 'resource check',
+    method: 'POST',
+    target: '/resources/failures/check',
+    calls: [{ query: { name: 'checkResources' }, min: 0 }],
+  },
+  {
+    name: 'add failure',
+    method: 'POST',
+    target: '/failures/a%3A1/coord%2F1',
+    calls: [{ command: { kind: 'addFailure', address: 'a:1', reporter: 'coord/1' } }],
+  },
+  {
+    name: 'failover',
+    method: 'POST',
+    target: '/proxies/failover/a:1',
+    calls: [{ command: { kind: 'failover', address: 'a:1' } }],
+  },
   {
     name: 'commit migration',
     method: 'PUT',
@@ -78,21 +141,72 @@ const CASES: { name: string; method: string; target: string; body?: unknown; cal
     body: { cluster_name: 'db', slot_range: MIGRATING_RANGE, extra: 1 },
     calls: [{ command: { kind: 'commitMigration', cluster_name: 'db', slot_range: MIGRATING_RANGE as never } }],
   },
-  { name: 'add cluster', method: 'POST', target: '/clusters/meta/db', body: { node_number: 8 }, calls: [{ command: { kind: 'addCluster', name: 'db', nodeNumber: 8 } }] },
-  { name: 'remove cluster', method: 'DELETE', target: '/clusters/meta/db', calls: [{ command: { kind: 'removeCluster', name: 'db' } }] },
-  { name: 'add nodes', method: 'PATCH', target: '/clusters/nodes/db', body: { node_number: 4 }, calls: [{ command: { kind: 'addNodes', name: 'db', nodeNumber: 4 } }] },
-  { name: 'scale nodes', method: 'PUT', target: '/clusters/nodes/db', body: { cluster_node_number: 12 }, calls: [{ command: { kind: 'scaleNodes', name: 'db', clusterNodeNumber: 12 } }] },
-  { name: 'delete free nodes', method: 'DELETE', target: '/clusters/free_nodes/db', calls: [{ command: { kind: 'deleteFreeNodes', name: 'db' } }] },
-  { name: 'shrink', method: 'POST', target: '/clusters/migrations/shrink/db/4', calls: [{ command: { kind: 'shrink', name: 'db', nodeNumber: 4 } }] },
-  { name: 'expand', method: 'POST', target: '/clusters/migrations/expand/db', calls: [{ command: { kind: 'expand', name: 'db' } }] },
+  {
+    name: 'add cluster',
+    method: 'POST',
+    target: '/clusters/meta/db',
+    body: { node_number: 8 },
+    calls: [{ command: { kind: 'addCluster', name: 'db', nodeNumber: 8 } }],
+  },
+  {
+    name: 'remove cluster',
+    method: 'DELETE',
+    target: '/clusters/meta/db',
+    calls: [{ command: { kind: 'removeCluster', name: 'db' } }],
+  },
+  {
+    name: 'add nodes',
+    method: 'PATCH',
+    target: '/clusters/nodes/db',
+    body: { node_number: 4 },
+    calls: [{ command: { kind: 'addNodes', name: 'db', nodeNumber: 4 } }],
+  },
+  {
+    name: 'scale nodes',
+    method: 'PUT',
+    target: '/clusters/nodes/db',
+    body: { cluster_node_number: 12 },
+    calls: [{ command: { kind: 'scaleNodes', name: 'db', clusterNodeNumber: 12 } }],
+  },
+  {
+    name: 'delete free nodes',
+    method: 'DELETE',
+    target: '/clusters/free_nodes/db',
+    calls: [{ command: { kind: 'deleteFreeNodes', name: 'db' } }],
+  },
+  {
+    name: 'shrink',
+    method: 'POST',
+    target: '/clusters/migrations/shrink/db/4',
+    calls: [{ command: { kind: 'shrink', name: 'db', nodeNumber: 4 } }],
+  },
+  {
+    name: 'expand',
+    method: 'POST',
+    target: '/clusters/migrations/expand/db',
+    calls: [{ command: { kind: 'expand', name: 'db' } }],
+  },
   {
     name: 'change config',
     method: 'PATCH',
     target: '/clusters/config/db',
     body: { compression_strategy: 'allow_all', migration_scan_count: 32 },
-    calls: [{ command: { kind: 'changeConfig', name: 'db', config: { compression_strategy: 'allow_all', migration_scan_count: '32' } } }],
+    calls: [
+      {
+        command: {
+          kind: 'changeConfig',
+          name: 'db',
+          config: { compression_strategy: 'allow_all', migration_scan_count: '32' },
+        },
+      },
+    ],
   },
-  { name: 'balance', method: 'PUT', target: '/clusters/balance/db', calls: [{ command: { kind: 'balanceMasters', name: 'db' } }] },
+  {
+    name: 'balance',
+    method: 'PUT',
+    target: '/clusters/balance/db',
+    calls: [{ command: { kind: 'balanceMasters', name: 'db' } }],
+  },
   {
     name: 'add proxy without host',
     method: 'POST',
@@ -107,14 +221,40 @@ const CASES: { name: string; method: string; target: string; body?: unknown; cal
     body: { proxy_address: 'a:1', nodes: ['a:2', 'a:3'], host: 'h' },
     calls: [{ command: { kind: 'addProxy', proxy_address: 'a:1', nodes: ['a:2', 'a:3'], host: 'h' } }],
   },
-  { name: 'remove proxy', method: 'DELETE', target: '/proxies/meta/a%3A1', calls: [{ command: { kind: 'removeProxy', address: 'a:1' } }] },
+  {
+    name: 'remove proxy',
+    method: 'DELETE',
+    target: '/proxies/meta/a%3A1',
+    calls: [{ command: { kind: 'removeProxy', address: 'a:1' } }],
+  },
   { name: 'force epoch', method: 'PUT', target: '/epoch/77', calls: [{ command: { kind: 'forceEpoch', epoch: 77 } }] },
   {
     name: 'restore',
     method: 'PUT',
     target: '/metadata',
-    body: { version: 'mem-broker-0.1', global_epoch: 1, clusters: {}, all_proxies: {}, failed_proxies: [], failures: {} },
-    calls: [{ command: { kind: 'restore', document: { version: 'mem-broker-0.1', global_epoch: 1, clusters: {}, all_proxies: {}, failed_proxies: [], failures: {} } } }],
+    body: {
+      version: 'mem-broker-0.1',
+      global_epoch: 1,
+      clusters: {},
+      all_proxies: {},
+      failed_proxies: [],
+      failures: {},
+    },
+    calls: [
+      {
+        command: {
+          kind: 'restore',
+          document: {
+            version: 'mem-broker-0.1',
+            global_epoch: 1,
+            clusters: {},
+            all_proxies: {},
+            failed_proxies: [],
+            failures: {},
+          },
+        },
+      },
+    ],
   },
 ];
 
@@ -131,7 +271,11 @@ for (const c of CASES) {
 test('handlers: GET /version answers 0.3.0 as text without asking the backend', async () => {
   const backend = new RecordingBackend();
   const { req, handler } = request('GET', '/version');
-  assert.deepEqual(await runHandler(handler, req, deps(backend)), { status: 200, contentType: 'text/plain', body: '0.3.0' });
+  assert.deepEqual(await runHandler(handler, req, deps(backend)), {
+    status: 200,
+    contentType: 'text/plain',
+    body: '0.3.0',
+  });
   assert.deepEqual(backend.calls, []);
 });
 
@@ -139,7 +283,11 @@ test('handlers: a read passes on the backend answer verbatim as JSON', async () 
   const backend = new RecordingBackend();
   backend.answer = () => '{"names":["b","a"]}';
   const { req, handler } = request('GET', '/clusters/names');
-  assert.deepEqual(await runHandler(handler, req, deps(backend)), { status: 200, contentType: 'application/json', body: '{"names":["b","a"]}' });
+  assert.deepEqual(await runHandler(handler, req, deps(backend)), {
+    status: 200,
+    contentType: 'application/json',
+    body: '{"names":["b","a"]}',
+  });
 });
 
 test('handlers: a write answers its body, or empty, or the error', async () => {
@@ -147,11 +295,19 @@ test('handlers: a write answers its body, or empty, or the error', async () => {
   const d = deps(backend);
   const { req, handler } = request('POST', '/proxies/failover/a:1');
   backend.commandReply = () => ({ ok: true, generation: 1, body: '{"proxy":null}' });
-  assert.deepEqual(await runHandler(handler, req, d), { status: 200, contentType: 'application/json', body: '{"proxy":null}' });
+  assert.deepEqual(await runHandler(handler, req, d), {
+    status: 200,
+    contentType: 'application/json',
+    body: '{"proxy":null}',
+  });
   backend.commandReply = () => ({ ok: true, generation: 2, body: '' });
   assert.deepEqual(await runHandler(handler, req, d), { status: 200, contentType: null, body: '' });
   backend.commandReply = () => ({ ok: false, generation: 2, error: { code: 'NO_AVAILABLE_RESOURCE' } });
-  assert.deepEqual(await runHandler(handler, req, d), { status: 409, contentType: 'application/json', body: '{"error":"NO_AVAILABLE_RESOURCE"}' });
+  assert.deepEqual(await runHandler(handler, req, d), {
+    status: 409,
+    contentType: 'application/json',
+    body: '{"error":"NO_AVAILABLE_RESOURCE"}',
+  });
 });
 
 test('handlers: reads ask for at least the newest generation a write was answered at', async () => {
@@ -181,7 +337,10 @@ test('handlers: PUT /epoch/recovery asks every proxy, then recovers past the lar
   const { req, handler } = request('PUT', '/epoch/recovery');
   const reply = await runHandler(handler, req, d);
   assert.deepEqual(asked, [['a:1', 'b:1', 'c:1']]);
-  assert.deepEqual(backend.calls, [{ query: { name: 'proxyAddresses' }, min: 0 }, { command: { kind: 'recoverEpoch', largestProxyEpoch: 41 } }]);
+  assert.deepEqual(backend.calls, [
+    { query: { name: 'proxyAddresses' }, min: 0 },
+    { command: { kind: 'recoverEpoch', largestProxyEpoch: 41 } },
+  ]);
   assert.deepEqual(reply, { status: 200, contentType: 'application/json', body: '{"failed_addresses":["c:1"]}' });
 });
 
@@ -199,8 +358,15 @@ test('handlers: a failing epoch fetcher is a logged 500 and no recovery', async 
   const backend = new RecordingBackend();
   backend.answer = () => '{"addresses":["a:1"]}';
   const { req, handler } = request('PUT', '/epoch/recovery');
-  const reply = await runHandler(handler, req, deps(backend, { log: logged, fetchProxyEpochs: () => Promise.reject(new Error('redis down')) }));
-  assert.deepEqual({ status: reply.status, body: JSON.parse(reply.body) as unknown }, { status: 500, body: { error: 'INTERNAL_ERROR' } });
+  const reply = await runHandler(
+    handler,
+    req,
+    deps(backend, { log: logged, fetchProxyEpochs: () => Promise.reject(new Error('redis down')) }),
+  );
+  assert.deepEqual(
+    { status: reply.status, body: JSON.parse(reply.body) as unknown },
+    { status: 500, body: { error: 'INTERNAL_ERROR' } },
+  );
   assert.equal(backend.calls.filter((c) => 'command' in c).length, 0);
   assert.equal(logged.calls.length, 1);
 });
@@ -210,10 +376,18 @@ test('handlers: a BrokerError thrown by the backend keeps its code; any other th
   const backend = new RecordingBackend();
   const { req, handler } = request('GET', '/clusters/meta/db');
   backend.query = () => Promise.reject(new BrokerError('SERVICE_BUSY'));
-  assert.deepEqual(await runHandler(handler, req, deps(backend, { log: logged })), { status: 503, contentType: 'application/json', body: '{"error":"SERVICE_BUSY"}' });
+  assert.deepEqual(await runHandler(handler, req, deps(backend, { log: logged })), {
+    status: 503,
+    contentType: 'application/json',
+    body: '{"error":"SERVICE_BUSY"}',
+  });
   assert.equal(logged.calls.length, 0);
   backend.query = () => Promise.reject(new RangeError('bug'));
-  assert.deepEqual(await runHandler(handler, req, deps(backend, { log: logged })), { status: 500, contentType: 'application/json', body: '{"error":"INTERNAL_ERROR"}' });
+  assert.deepEqual(await runHandler(handler, req, deps(backend, { log: logged })), {
+    status: 500,
+    contentType: 'application/json',
+    body: '{"error":"INTERNAL_ERROR"}',
+  });
   backend.query = () => {
     throw new Error('synchronous bug');
   };

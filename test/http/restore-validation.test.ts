@@ -15,7 +15,12 @@ import type { TestServer } from '../helpers/http.js';
 function base(): MetaDocument {
   return buildDocument({
     proxies: ['h1:1', 'h1:2', 'h2:1', 'h3:1', 'h4:1', 'h5:1'],
-    clusters: { c: [['h1:1', 'h2:1'], ['h3:1', 'h4:1']] },
+    clusters: {
+      c: [
+        ['h1:1', 'h2:1'],
+        ['h3:1', 'h4:1'],
+      ],
+    },
     globalEpoch: 10,
   });
 }
@@ -49,21 +54,39 @@ function withMigration(doc: MetaDocument, dst: number): MetaDocument {
   const meta = { epoch: 10, src_chunk_index: 0, src_chunk_part: 0, dst_chunk_index: dst, dst_chunk_part: 0 };
   const out: MigrationSlotRangeStore = { range_list: [[4001, 4095]], is_migrating: true, meta };
   const into: MigrationSlotRangeStore = { range_list: [[4001, 4095]], is_migrating: false, meta };
-  setChunk(doc, 0, (c) => ({ ...c, stable_slots: [{ range_list: [[0, 4000]], tag: 'None' }, c.stable_slots[1]], migrating_slots: [[out], c.migrating_slots[1]] }));
-  if (dst < doc.clusters.c!.chunks.length) setChunk(doc, dst, (c) => ({ ...c, migrating_slots: [[into], c.migrating_slots[1]] }));
+  setChunk(doc, 0, (c) => ({
+    ...c,
+    stable_slots: [{ range_list: [[0, 4000]], tag: 'None' }, c.stable_slots[1]],
+    migrating_slots: [[out], c.migrating_slots[1]],
+  }));
+  if (dst < doc.clusters.c!.chunks.length)
+    setChunk(doc, dst, (c) => ({ ...c, migrating_slots: [[into], c.migrating_slots[1]] }));
   return doc;
 }
 
 function renameCluster(doc: MetaDocument, name: string): MetaDocument {
   doc.clusters[name] = { ...doc.clusters.c!, name };
   delete doc.clusters.c;
-  for (const p of Object.values(doc.all_proxies)) if (p.cluster === 'c') doc.all_proxies[p.proxy_address] = { ...p, cluster: name };
+  for (const p of Object.values(doc.all_proxies))
+    if (p.cluster === 'c') doc.all_proxies[p.proxy_address] = { ...p, cluster: name };
   return doc;
 }
 
-const INCONSISTENT: { readonly name: string; readonly edit: (d: MetaDocument) => MetaDocument; readonly problem: RegExp }[] = [
-  { name: 'a proxy in two chunks', edit: (d) => placeProxy(d, 1, 0, 'h1:1'), problem: /chunk 1: proxy h1:1 is also in cluster c chunk 0/ },
-  { name: 'the same proxy on both sides of a chunk', edit: (d) => placeProxy(d, 0, 1, 'h1:1'), problem: /chunk 0: proxy h1:1 is also in cluster c chunk 0/ },
+const INCONSISTENT: {
+  readonly name: string;
+  readonly edit: (d: MetaDocument) => MetaDocument;
+  readonly problem: RegExp;
+}[] = [
+  {
+    name: 'a proxy in two chunks',
+    edit: (d) => placeProxy(d, 1, 0, 'h1:1'),
+    problem: /chunk 1: proxy h1:1 is also in cluster c chunk 0/,
+  },
+  {
+    name: 'the same proxy on both sides of a chunk',
+    edit: (d) => placeProxy(d, 0, 1, 'h1:1'),
+    problem: /chunk 0: proxy h1:1 is also in cluster c chunk 0/,
+  },
   {
     name: 'a chunk naming an unknown proxy',
     edit: (d) => {
@@ -74,18 +97,55 @@ const INCONSISTENT: { readonly name: string; readonly edit: (d: MetaDocument) =>
   },
   {
     name: 'overlapping slots',
-    edit: (d) => setChunk(d, 1, (c) => ({ ...c, stable_slots: [{ range_list: [[4000, 12287]], tag: 'None' }, c.stable_slots[1]] })),
+    edit: (d) =>
+      setChunk(d, 1, (c) => ({
+        ...c,
+        stable_slots: [{ range_list: [[4000, 12287]], tag: 'None' }, c.stable_slots[1]],
+      })),
     problem: /slot 4000 is owned twice/,
   },
-  { name: 'a slot part with no slots', edit: (d) => setChunk(d, 1, (c) => ({ ...c, stable_slots: [c.stable_slots[0], null] })), problem: /slot 12288 has no owner/ },
+  {
+    name: 'a slot part with no slots',
+    edit: (d) => setChunk(d, 1, (c) => ({ ...c, stable_slots: [c.stable_slots[0], null] })),
+    problem: /slot 12288 has no owner/,
+  },
   {
     name: 'a gap between ranges',
-    edit: (d) => setChunk(d, 0, (c) => ({ ...c, stable_slots: [{ range_list: [[0, 99], [101, 4095]], tag: 'None' }, c.stable_slots[1]] })),
+    edit: (d) =>
+      setChunk(d, 0, (c) => ({
+        ...c,
+        stable_slots: [
+          {
+            range_list: [
+              [0, 99],
+              [101, 4095],
+            ],
+            tag: 'None',
+          },
+          c.stable_slots[1],
+        ],
+      })),
     problem: /slot 100 has no owner/,
   },
-  { name: 'a range past the last slot', edit: (d) => setChunk(d, 1, (c) => ({ ...c, stable_slots: [c.stable_slots[0], { range_list: [[12288, 16384]], tag: 'None' }] })), problem: /invalid range \[12288, 16384\]/ },
-  { name: 'a cluster name with a space', edit: (d) => renameCluster(d, 'bad name'), problem: /cluster bad name: invalid cluster name/ },
-  { name: 'a cluster name of 31 characters', edit: (d) => renameCluster(d, 'x'.repeat(31)), problem: /invalid cluster name/ },
+  {
+    name: 'a range past the last slot',
+    edit: (d) =>
+      setChunk(d, 1, (c) => ({
+        ...c,
+        stable_slots: [c.stable_slots[0], { range_list: [[12288, 16384]], tag: 'None' }],
+      })),
+    problem: /invalid range \[12288, 16384\]/,
+  },
+  {
+    name: 'a cluster name with a space',
+    edit: (d) => renameCluster(d, 'bad name'),
+    problem: /cluster bad name: invalid cluster name/,
+  },
+  {
+    name: 'a cluster name of 31 characters',
+    edit: (d) => renameCluster(d, 'x'.repeat(31)),
+    problem: /invalid cluster name/,
+  },
   { name: 'an empty cluster name', edit: (d) => renameCluster(d, ''), problem: /invalid cluster name/ },
   {
     name: 'a cluster stored under another name',
@@ -127,12 +187,22 @@ const INCONSISTENT: { readonly name: string; readonly edit: (d: MetaDocument) =>
     },
     problem: /proxy h5:1: its cluster gone does not exist/,
   },
-  { name: 'a migration naming a missing chunk', edit: (d) => withMigration(d, 7), problem: /chunk 0 part 0 has a migration naming a missing chunk part/ },
+  {
+    name: 'a migration naming a missing chunk',
+    edit: (d) => withMigration(d, 7),
+    problem: /chunk 0 part 0 has a migration naming a missing chunk part/,
+  },
   {
     name: 'a migration naming a missing chunk part',
     edit: (d) => {
       withMigration(d, 1);
-      return setChunk(d, 0, (c) => ({ ...c, migrating_slots: [[{ ...c.migrating_slots[0][0]!, meta: { ...c.migrating_slots[0][0]!.meta, src_chunk_part: 2 } }], []] }));
+      return setChunk(d, 0, (c) => ({
+        ...c,
+        migrating_slots: [
+          [{ ...c.migrating_slots[0][0]!, meta: { ...c.migrating_slots[0][0]!.meta, src_chunk_part: 2 } }],
+          [],
+        ],
+      }));
     },
     problem: /missing chunk part/,
   },
@@ -148,7 +218,11 @@ const INCONSISTENT: { readonly name: string; readonly edit: (d: MetaDocument) =>
   },
   {
     name: 'chunk nodes that are not the proxy nodes',
-    edit: (d) => setChunk(d, 0, (c) => ({ ...c, node_addresses: [c.node_addresses[1], c.node_addresses[0], c.node_addresses[2], c.node_addresses[3]] })),
+    edit: (d) =>
+      setChunk(d, 0, (c) => ({
+        ...c,
+        node_addresses: [c.node_addresses[1], c.node_addresses[0], c.node_addresses[2], c.node_addresses[3]],
+      })),
     problem: /node addresses of h1:1 differ from the proxy's/,
   },
 ];

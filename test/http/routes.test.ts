@@ -85,9 +85,15 @@ test('routes: PUT /epoch/recovery wins over PUT /epoch/:new_epoch', () => {
 });
 
 test('routes: literal routes are not shadowed by parameter routes of other shapes', () => {
-  assert.equal(matchRoute('GET', '/api/v2/proxies/failed/addresses')?.route.pattern, '/api/v2/proxies/failed/addresses');
+  assert.equal(
+    matchRoute('GET', '/api/v2/proxies/failed/addresses')?.route.pattern,
+    '/api/v2/proxies/failed/addresses',
+  );
   assert.equal(matchRoute('PUT', '/api/v2/clusters/migrations')?.route.pattern, '/api/v2/clusters/migrations');
-  assert.equal(matchRoute('POST', '/api/v2/clusters/migrations/expand/a')?.route.pattern, '/api/v2/clusters/migrations/expand/:name');
+  assert.equal(
+    matchRoute('POST', '/api/v2/clusters/migrations/expand/a')?.route.pattern,
+    '/api/v2/clusters/migrations/expand/:name',
+  );
   assert.equal(matchRoute('POST', '/api/v2/proxies/meta')?.route.pattern, '/api/v2/proxies/meta');
 });
 
@@ -112,7 +118,10 @@ test('routes: unknown paths, unknown methods, empty parameters and trailing slas
 });
 
 test('routes: parameters are percent-decoded; malformed encoding is INVALID_REQUEST', () => {
-  assert.deepEqual(decodeParams({ address: '127.0.0.1%3A7000', reporter: 'a%2Fb%20c' }), { address: '127.0.0.1:7000', reporter: 'a/b c' });
+  assert.deepEqual(decodeParams({ address: '127.0.0.1%3A7000', reporter: 'a%2Fb%20c' }), {
+    address: '127.0.0.1:7000',
+    reporter: 'a/b c',
+  });
   assert.throws(
     () => decodeParams({ address: '%E0%A4%A' }),
     (err: unknown) => err instanceof BrokerError && err.code === 'INVALID_REQUEST' && /address/.test(err.message),

@@ -5,7 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { addProxies, call, enc, failsWith, metadataText, ok, okJson, proxyAddr, proxyBody, withServer } from '../helpers/http.js';
+import {
+  addProxies,
+  call,
+  enc,
+  failsWith,
+  metadataText,
+  ok,
+  okJson,
+  proxyAddr,
+  proxyBody,
+  withServer,
+} from '../helpers/http.js';
 import type { TestServer } from '../helpers/http.js';
 
 interface Meta {
@@ -119,7 +130,10 @@ test('docs/api.md example: proxies with a host, an 8-node cluster, its cluster a
           proxy_address: proxyOf(i),
           cluster_name: 'mycluster',
           slots: master ? [{ range_list: [[range![0], range![1]]], tag: 'None' }] : [],
-          repl: { role: master ? 'master' : 'replica', peers: [{ node_address: nodes[peer]!, proxy_address: proxyOf(peer) }] },
+          repl: {
+            role: master ? 'master' : 'replica',
+            peers: [{ node_address: nodes[peer]!, proxy_address: proxyOf(peer) }],
+          },
         };
       });
     });
@@ -151,7 +165,14 @@ test('docs/api.md example: proxies with a host, an 8-node cluster, its cluster a
 
     const all = (await okJson(s, 'GET', '/proxies/addresses')) as { addresses: string[] };
     for (const address of all.addresses.filter((a) => !members.includes(a))) {
-      assert.deepEqual(await proxy(s, address), { address, epoch, nodes: [], free_nodes: registeredNodes(address), peers: [], clusters_config: {} });
+      assert.deepEqual(await proxy(s, address), {
+        address,
+        epoch,
+        nodes: [],
+        free_nodes: registeredNodes(address),
+        peers: [],
+        clusters_config: {},
+      });
     }
     assert.deepEqual(await okJson(s, 'GET', '/clusters/names'), { names: ['mycluster'] });
   });
@@ -162,13 +183,43 @@ test('paging: listings are in ascending byte order, and pages are complete and s
     // Byte order, not numeric order: "10.0.0.10:" < "10.0.0.1:", "Z" < "_" < "z" < "~". Addresses are
     // printable ASCII; '#', '?' and '&' reach the broker percent-encoded and round-trip.
     // 14 proxies on two hosts: enough for the 7 clusters below.
-    const addresses = ['10.0.0.2:7000', '10.0.0.10:7000', '10.0.0.1:7000', '9.0.0.1:7000', 'z:1', '~:1', 'a#?&:1', 'Z_:1', ...['p5', 'p1', 'p3', 'p0', 'p4', 'p2'].map((p) => `${p}:1`)];
+    const addresses = [
+      '10.0.0.2:7000',
+      '10.0.0.10:7000',
+      '10.0.0.1:7000',
+      '9.0.0.1:7000',
+      'z:1',
+      '~:1',
+      'a#?&:1',
+      'Z_:1',
+      ...['p5', 'p1', 'p3', 'p0', 'p4', 'p2'].map((p) => `${p}:1`),
+    ];
     for (const [i, address] of addresses.entries()) {
-      await ok(s, 'POST', '/proxies/meta', { proxy_address: address, nodes: [`n${i}:1`, `n${i}:2`], host: `h${i % 2}` });
+      await ok(s, 'POST', '/proxies/meta', {
+        proxy_address: address,
+        nodes: [`n${i}:1`, `n${i}:2`],
+        host: `h${i % 2}`,
+      });
     }
-    const sorted = ['10.0.0.10:7000', '10.0.0.1:7000', '10.0.0.2:7000', '9.0.0.1:7000', 'Z_:1', 'a#?&:1', 'p0:1', 'p1:1', 'p2:1', 'p3:1', 'p4:1', 'p5:1', 'z:1', '~:1'];
+    const sorted = [
+      '10.0.0.10:7000',
+      '10.0.0.1:7000',
+      '10.0.0.2:7000',
+      '9.0.0.1:7000',
+      'Z_:1',
+      'a#?&:1',
+      'p0:1',
+      'p1:1',
+      'p2:1',
+      'p3:1',
+      'p4:1',
+      'p5:1',
+      'z:1',
+      '~:1',
+    ];
     assert.deepEqual(await okJson(s, 'GET', '/proxies/addresses'), { addresses: sorted });
-    for (const address of addresses) assert.equal((await proxy(s, address)).address, address, 'addresses round-trip percent-encoded');
+    for (const address of addresses)
+      assert.equal((await proxy(s, address)).address, address, 'addresses round-trip percent-encoded');
 
     const names = ['b', 'a', 'C', '_x', '-y', '@z', '9'];
     for (const name of names) await ok(s, 'POST', `/clusters/meta/${enc(name)}`, { node_number: 4 });
@@ -182,7 +233,9 @@ test('paging: listings are in ascending byte order, and pages are complete and s
       for (const limit of [1, 2, 3, 5, 100]) {
         const pages: string[] = [];
         for (let offset = 0; offset < full.length + limit; offset += limit) {
-          const page = ((await okJson(s, 'GET', `${path}?offset=${offset}&limit=${limit}`)) as Record<string, string[]>)[key]!;
+          const page = (
+            (await okJson(s, 'GET', `${path}?offset=${offset}&limit=${limit}`)) as Record<string, string[]>
+          )[key]!;
           assert.ok(page.length <= limit);
           assert.deepEqual(page, full.slice(offset, offset + limit));
           pages.push(...page);
@@ -239,7 +292,11 @@ test('migration: PATCH nodes, expand, commit every migrating range, then shrink 
     const masters = view.nodes.filter((n) => n.repl.role === 'master');
     assert.equal(masters.length, 8);
     for (const m of masters) assert.equal(slotCount(m.slots), 2048, `${m.address} holds its balanced share`);
-    for (const node of added) assert.ok(view.nodes.some((n) => n.address === node.address), 'the added nodes serve the cluster');
+    for (const node of added)
+      assert.ok(
+        view.nodes.some((n) => n.address === node.address),
+        'the added nodes serve the cluster',
+      );
     await failsWith(s, 'POST', '/clusters/migrations/expand/db', undefined, 409, 'SLOTS_ALREADY_EVEN');
 
     await ok(s, 'POST', '/clusters/migrations/shrink/db/8');
@@ -250,7 +307,9 @@ test('migration: PATCH nodes, expand, commit every migrating range, then shrink 
     assert.equal(view.nodes.length, 8);
     assertStable(view);
     for (const m of view.nodes.filter((n) => n.repl.role === 'master')) assert.equal(slotCount(m.slots), 4096);
-    const free = ((await okJson(s, 'GET', '/proxies/addresses')) as { addresses: string[] }).addresses.filter((a) => !view.nodes.some((n) => n.proxy_address === a));
+    const free = ((await okJson(s, 'GET', '/proxies/addresses')) as { addresses: string[] }).addresses.filter(
+      (a) => !view.nodes.some((n) => n.proxy_address === a),
+    );
     assert.equal(free.length, 8, 'the dropped chunks gave their proxies back');
   });
 });
@@ -367,9 +426,24 @@ const UNDERMOON_DOCUMENT = {
     },
   },
   all_proxies: {
-    '10.0.0.1:7000': { proxy_address: '10.0.0.1:7000', node_addresses: ['10.0.0.1:6000', '10.0.0.1:6001'], host: '10.0.0.1', cluster: 'mydb' },
-    '10.0.0.2:7000': { proxy_address: '10.0.0.2:7000', node_addresses: ['10.0.0.2:6000', '10.0.0.2:6001'], host: '10.0.0.2', cluster: 'mydb' },
-    '10.0.0.3:7000': { proxy_address: '10.0.0.3:7000', node_addresses: ['10.0.0.3:6000', '10.0.0.3:6001'], host: '10.0.0.3', cluster: null },
+    '10.0.0.1:7000': {
+      proxy_address: '10.0.0.1:7000',
+      node_addresses: ['10.0.0.1:6000', '10.0.0.1:6001'],
+      host: '10.0.0.1',
+      cluster: 'mydb',
+    },
+    '10.0.0.2:7000': {
+      proxy_address: '10.0.0.2:7000',
+      node_addresses: ['10.0.0.2:6000', '10.0.0.2:6001'],
+      host: '10.0.0.2',
+      cluster: 'mydb',
+    },
+    '10.0.0.3:7000': {
+      proxy_address: '10.0.0.3:7000',
+      node_addresses: ['10.0.0.3:6000', '10.0.0.3:6001'],
+      host: '10.0.0.3',
+      cluster: null,
+    },
   },
   failed_proxies: [],
   failures: {},
@@ -380,19 +454,47 @@ test('restore: a document in undermoon format, then its cluster and proxy views'
     await addProxies(s, 2, 1);
     await ok(s, 'PUT', '/metadata', UNDERMOON_DOCUMENT);
     assert.deepEqual(await okJson(s, 'GET', '/metadata'), UNDERMOON_DOCUMENT, 'the document reads back exactly');
-    assert.deepEqual(await okJson(s, 'GET', '/proxies/addresses'), { addresses: ['10.0.0.1:7000', '10.0.0.2:7000', '10.0.0.3:7000'] });
+    assert.deepEqual(await okJson(s, 'GET', '/proxies/addresses'), {
+      addresses: ['10.0.0.1:7000', '10.0.0.2:7000', '10.0.0.3:7000'],
+    });
     assert.deepEqual(await okJson(s, 'GET', '/clusters/names'), { names: ['mydb'] });
 
     const config = UNDERMOON_DOCUMENT.clusters.mydb.config;
     const p1 = '10.0.0.1:7000';
     const p2 = '10.0.0.2:7000';
     const nodes: NodeView[] = [
-      { address: '10.0.0.1:6000', proxy_address: p1, cluster_name: 'mydb', slots: [{ range_list: [[0, 8191]], tag: 'None' }], repl: { role: 'master', peers: [{ node_address: '10.0.0.2:6001', proxy_address: p2 }] } },
-      { address: '10.0.0.1:6001', proxy_address: p1, cluster_name: 'mydb', slots: [], repl: { role: 'replica', peers: [{ node_address: '10.0.0.2:6000', proxy_address: p2 }] } },
-      { address: '10.0.0.2:6000', proxy_address: p2, cluster_name: 'mydb', slots: [{ range_list: [[8192, 16383]], tag: 'None' }], repl: { role: 'master', peers: [{ node_address: '10.0.0.1:6001', proxy_address: p1 }] } },
-      { address: '10.0.0.2:6001', proxy_address: p2, cluster_name: 'mydb', slots: [], repl: { role: 'replica', peers: [{ node_address: '10.0.0.1:6000', proxy_address: p1 }] } },
+      {
+        address: '10.0.0.1:6000',
+        proxy_address: p1,
+        cluster_name: 'mydb',
+        slots: [{ range_list: [[0, 8191]], tag: 'None' }],
+        repl: { role: 'master', peers: [{ node_address: '10.0.0.2:6001', proxy_address: p2 }] },
+      },
+      {
+        address: '10.0.0.1:6001',
+        proxy_address: p1,
+        cluster_name: 'mydb',
+        slots: [],
+        repl: { role: 'replica', peers: [{ node_address: '10.0.0.2:6000', proxy_address: p2 }] },
+      },
+      {
+        address: '10.0.0.2:6000',
+        proxy_address: p2,
+        cluster_name: 'mydb',
+        slots: [{ range_list: [[8192, 16383]], tag: 'None' }],
+        repl: { role: 'master', peers: [{ node_address: '10.0.0.1:6001', proxy_address: p1 }] },
+      },
+      {
+        address: '10.0.0.2:6001',
+        proxy_address: p2,
+        cluster_name: 'mydb',
+        slots: [],
+        repl: { role: 'replica', peers: [{ node_address: '10.0.0.1:6000', proxy_address: p1 }] },
+      },
     ];
-    assert.deepEqual(await okJson(s, 'GET', '/clusters/meta/mydb'), { cluster: { name: 'mydb', epoch: 8, nodes, config } });
+    assert.deepEqual(await okJson(s, 'GET', '/clusters/meta/mydb'), {
+      cluster: { name: 'mydb', epoch: 8, nodes, config },
+    });
     assert.deepEqual(await okJson(s, 'GET', `/proxies/meta/${enc(p1)}`), {
       proxy: {
         address: p1,
@@ -414,9 +516,20 @@ test('restore: a document in undermoon format, then its cluster and proxy views'
       },
     });
     assert.deepEqual(await okJson(s, 'GET', '/proxies/meta/10.0.0.3%3A7000'), {
-      proxy: { address: '10.0.0.3:7000', epoch: 9, nodes: [], free_nodes: ['10.0.0.3:6000', '10.0.0.3:6001'], peers: [], clusters_config: {} },
+      proxy: {
+        address: '10.0.0.3:7000',
+        epoch: 9,
+        nodes: [],
+        free_nodes: ['10.0.0.3:6000', '10.0.0.3:6001'],
+        peers: [],
+        clusters_config: {},
+      },
     });
-    assert.deepEqual(await okJson(s, 'GET', `/proxies/meta/${enc(proxyAddr(1, 1))}`), { proxy: null }, 'the old store is gone');
+    assert.deepEqual(
+      await okJson(s, 'GET', `/proxies/meta/${enc(proxyAddr(1, 1))}`),
+      { proxy: null },
+      'the old store is gone',
+    );
 
     // The restored broker works on: fail the first proxy over to the free one.
     const answer = (await okJson(s, 'POST', `/proxies/failover/${enc(p1)}`)) as { proxy: ProxyView };

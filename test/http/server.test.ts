@@ -47,7 +47,14 @@ function stream(parts: string[], keepOpen = false): ReadableStream<Uint8Array> {
   });
 }
 
-const EMPTY_DOC = { version: 'mem-broker-0.1', global_epoch: 0, clusters: {}, all_proxies: {}, failed_proxies: [], failures: {} };
+const EMPTY_DOC = {
+  version: 'mem-broker-0.1',
+  global_epoch: 0,
+  clusters: {},
+  all_proxies: {},
+  failed_proxies: [],
+  failures: {},
+};
 
 test('unknown routes and methods answer 404 NOT_FOUND', async () => {
   await withServer(async (s) => {
@@ -86,15 +93,25 @@ test('bodies: over 1 MiB is 413, announced or streamed; the server keeps serving
     const before = await metadataText(s);
     const tooBig = padded(proxyBody(2, 1), MiB + 1);
     await failsWith(s, 'POST', '/proxies/meta', tooBig, 413, 'BODY_TOO_LARGE');
-    const streamed = await fetch(`${s.api}/proxies/meta`, { method: 'POST', body: stream([tooBig.slice(0, MiB), tooBig.slice(MiB)]), duplex: 'half' });
+    const streamed = await fetch(`${s.api}/proxies/meta`, {
+      method: 'POST',
+      body: stream([tooBig.slice(0, MiB), tooBig.slice(MiB)]),
+      duplex: 'half',
+    });
     assert.equal(streamed.status, 413);
     assert.deepEqual(await streamed.json(), { error: 'BODY_TOO_LARGE' });
     assert.equal(await metadataText(s), before, 'nothing was added');
     // Exactly at the limit is read.
     await ok(s, 'POST', '/proxies/meta', padded(proxyBody(2, 1), MiB));
-    const chunked = await fetch(`${s.api}/proxies/meta`, { method: 'POST', body: stream(['{"proxy_address":"127.0.0.3:7001",', '"nodes":["a:1","a:2"]}']), duplex: 'half' });
+    const chunked = await fetch(`${s.api}/proxies/meta`, {
+      method: 'POST',
+      body: stream(['{"proxy_address":"127.0.0.3:7001",', '"nodes":["a:1","a:2"]}']),
+      duplex: 'half',
+    });
     assert.equal(chunked.status, 200, await chunked.text());
-    assert.deepEqual(await okJson(s, 'GET', '/proxies/addresses'), { addresses: [proxyAddr(1, 1), proxyAddr(2, 1), proxyAddr(3, 1)] });
+    assert.deepEqual(await okJson(s, 'GET', '/proxies/addresses'), {
+      addresses: [proxyAddr(1, 1), proxyAddr(2, 1), proxyAddr(3, 1)],
+    });
   });
 });
 
@@ -119,7 +136,14 @@ test('bodies: a configured body limit applies to every JSON route but PUT /metad
   await withServer(
     async (s) => {
       await failsWith(s, 'POST', '/proxies/meta', padded(proxyBody(1, 1), 101), 413, 'BODY_TOO_LARGE');
-      await failsWith(s, 'PATCH', '/clusters/config/db', padded({ compression_strategy: 'disabled' }, 101), 413, 'BODY_TOO_LARGE');
+      await failsWith(
+        s,
+        'PATCH',
+        '/clusters/config/db',
+        padded({ compression_strategy: 'disabled' }, 101),
+        413,
+        'BODY_TOO_LARGE',
+      );
       await ok(s, 'POST', '/proxies/meta', padded(proxyBody(1, 1), 100));
       await ok(s, 'PUT', '/metadata', padded(EMPTY_DOC, 500));
     },
@@ -167,9 +191,20 @@ test('path parameters are percent-decoded; malformed encoding is INVALID_REQUEST
 test('query parameters: offset and limit must be non-negative integers; others are ignored', async () => {
   await withServer(async (s) => {
     await addProxies(s, 1, 3);
-    assert.deepEqual(await okJson(s, 'GET', '/proxies/addresses?offset=1&limit=1&sort=desc'), { addresses: [proxyAddr(1, 2)] });
+    assert.deepEqual(await okJson(s, 'GET', '/proxies/addresses?offset=1&limit=1&sort=desc'), {
+      addresses: [proxyAddr(1, 2)],
+    });
     assert.deepEqual(await okJson(s, 'GET', '/clusters/names?foo=bar'), { names: [] });
-    for (const q of ['offset=-1', 'offset=abc', 'limit=1.5', 'limit=', 'offset=1e2', 'limit=%2B1', 'offset=9007199254740992', 'offset=1&offset=2']) {
+    for (const q of [
+      'offset=-1',
+      'offset=abc',
+      'limit=1.5',
+      'limit=',
+      'offset=1e2',
+      'limit=%2B1',
+      'offset=9007199254740992',
+      'offset=1&offset=2',
+    ]) {
       const name = q.startsWith('offset') ? 'offset' : 'limit';
       await invalidRequest(s, 'GET', `/proxies/addresses?${q}`, undefined, `query parameter ${name}`);
       await invalidRequest(s, 'GET', `/clusters/names?${q}`, undefined, `query parameter ${name}`);
@@ -188,7 +223,12 @@ class ScriptedBackend implements Backend {
     return this.inner.query(q);
   }
   command(cmd: Command): Promise<CommandReply> {
-    if (this.commandError) return Promise.resolve({ ok: false, generation: this.inner.generation(), error: { code: this.commandError, message: 'detail' } });
+    if (this.commandError)
+      return Promise.resolve({
+        ok: false,
+        generation: this.inner.generation(),
+        error: { code: this.commandError, message: 'detail' },
+      });
     return this.inner.command(cmd);
   }
   generation(): number {
@@ -216,7 +256,10 @@ test('errors from the backend: each code with its status and exact body', async 
         await failsWith(s, 'POST', '/clusters/meta/db', { node_number: 4 }, status, code);
       }
       backend.commandError = 'INVALID_REQUEST';
-      assert.deepEqual((await call(s, 'POST', '/clusters/meta/db', { node_number: 4 })).json, { error: 'INVALID_REQUEST', message: 'detail' });
+      assert.deepEqual((await call(s, 'POST', '/clusters/meta/db', { node_number: 4 })).json, {
+        error: 'INVALID_REQUEST',
+        message: 'detail',
+      });
     },
     { backend },
   );

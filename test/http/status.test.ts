@@ -8,7 +8,13 @@ import { HTTP_STATUS, statusLine } from '../../src/http/status.js';
 
 // docs/api.md#error-codes, written out independently of status.ts.
 const SPEC_TABLE: Record<number, ErrorCode[]> = {
-  400: ['INVALID_CLUSTER_NAME', 'INVALID_NODE_NUMBER', 'INVALID_PROXY_ADDRESS', 'INVALID_MIGRATION_TASK', 'INVALID_REQUEST'],
+  400: [
+    'INVALID_CLUSTER_NAME',
+    'INVALID_NODE_NUMBER',
+    'INVALID_PROXY_ADDRESS',
+    'INVALID_MIGRATION_TASK',
+    'INVALID_REQUEST',
+  ],
   404: ['CLUSTER_NOT_FOUND', 'PROXY_NOT_FOUND', 'MIGRATION_TASK_NOT_FOUND', 'NOT_FOUND'],
   409: [
     'ALREADY_EXISTED',
@@ -33,7 +39,11 @@ const SPEC_TABLE: Record<number, ErrorCode[]> = {
 test('status table: every error code has the status docs/api.md#error-codes gives it', () => {
   const listed = Object.values(SPEC_TABLE).flat();
   assert.equal(new Set(listed).size, listed.length, 'no code is listed twice');
-  assert.deepEqual([...listed].sort(), Object.keys(ERROR_CODES).sort(), 'the docs table names exactly the domain codes');
+  assert.deepEqual(
+    [...listed].sort(),
+    Object.keys(ERROR_CODES).sort(),
+    'the docs table names exactly the domain codes',
+  );
   for (const [status, codes] of Object.entries(SPEC_TABLE)) {
     for (const code of codes) assert.equal(HTTP_STATUS[code], Number(status), code);
   }
@@ -61,19 +71,32 @@ test('errorReply: INVALID_REQUEST always carries a message', () => {
     error: 'INVALID_REQUEST',
     message: 'node_number: must be integer',
   });
-  assert.deepEqual(JSON.parse(codeReply('INVALID_REQUEST').body), { error: 'INVALID_REQUEST', message: ERROR_CODES.INVALID_REQUEST });
+  assert.deepEqual(JSON.parse(codeReply('INVALID_REQUEST').body), {
+    error: 'INVALID_REQUEST',
+    message: ERROR_CODES.INVALID_REQUEST,
+  });
 });
 
 test('errorReply: INVALID_CONFIG carries key, value and message from the details', () => {
-  const reply = errorReply({ code: 'INVALID_CONFIG', details: { key: 'compression_strategy', value: 'zip', message: 'INVALID_VALUE' } });
+  const reply = errorReply({
+    code: 'INVALID_CONFIG',
+    details: { key: 'compression_strategy', value: 'zip', message: 'INVALID_VALUE' },
+  });
   assert.equal(reply.status, 409);
-  assert.deepEqual(JSON.parse(reply.body), { error: 'INVALID_CONFIG', key: 'compression_strategy', value: 'zip', message: 'INVALID_VALUE' });
+  assert.deepEqual(JSON.parse(reply.body), {
+    error: 'INVALID_CONFIG',
+    key: 'compression_strategy',
+    value: 'zip',
+    message: 'INVALID_VALUE',
+  });
 });
 
 test('replyForThrown: a BrokerError keeps its code; anything else is a 500 logged through the given logger', () => {
   const logged: unknown[][] = [];
   const log = { error: (...args: unknown[]) => void logged.push(args) } as unknown as BugLog;
-  assert.deepEqual(JSON.parse(replyForThrown(new BrokerError('SERVICE_BUSY'), 'test', log).body), { error: 'SERVICE_BUSY' });
+  assert.deepEqual(JSON.parse(replyForThrown(new BrokerError('SERVICE_BUSY'), 'test', log).body), {
+    error: 'SERVICE_BUSY',
+  });
   assert.equal(logged.length, 0);
   const reply = replyForThrown(new TypeError('boom'), 'GET /x', log);
   assert.equal(reply.status, 500);

@@ -114,7 +114,11 @@ test('loadConfig: replica_addresses accepts a comma list in the file and in the 
 });
 
 test('loadConfig: environment integers and booleans are parsed strictly', () => {
-  const cfg = loadConfig([], { UNDERMOON_MIGRATION_LIMIT: '0', UNDERMOON_FAILURE_QUORUM: '0', UNDERMOON_RECOVER_FROM_META_FILE: 'true' });
+  const cfg = loadConfig([], {
+    UNDERMOON_MIGRATION_LIMIT: '0',
+    UNDERMOON_FAILURE_QUORUM: '0',
+    UNDERMOON_RECOVER_FROM_META_FILE: 'true',
+  });
   assert.equal(cfg.migrationLimit, 0);
   assert.equal(cfg.failureQuorum, 0, 'u64 in the reference, so 0 is allowed');
   assert.equal(cfg.recoverFromMetaFile, true);
@@ -172,7 +176,16 @@ test('loadConfig: the address must be host:port with a port from 0 to 65535', ()
     assert.equal(loadConfig([], { UNDERMOON_ADDRESS: good }).address, good);
   }
   assert.equal(loadConfig([], { UNDERMOON_ADDRESS: '[::1]:7799' }).host, '::1');
-  for (const bad of ['127.0.0.1', '127.0.0.1:65536', ':7799', '127.0.0.1:-1', '127.0.0.1:port', '::1:7799', 'a b:1', '[nope]:1']) {
+  for (const bad of [
+    '127.0.0.1',
+    '127.0.0.1:65536',
+    ':7799',
+    '127.0.0.1:-1',
+    '127.0.0.1:port',
+    '::1:7799',
+    'a b:1',
+    '[nope]:1',
+  ]) {
     const err = configError(() => loadConfig([], { UNDERMOON_ADDRESS: bad }));
     assert.equal(err.key, 'address', bad);
     assert.match(err.reason, /host:port with a port from 0 to 65535/, bad);
@@ -218,14 +231,19 @@ test('deploy/metabroker.toml: sets every key and loads cleanly', () => {
 });
 
 test('loadConfig: etcd mode keys, from the file and the environment', () => {
-  const path = tomlFile('storage = "etcd"\netcd_endpoints = ["http://10.0.0.1:2379", "https://10.0.0.2:2379/"]\netcd_prefix = "/fleet-a/"\n');
+  const path = tomlFile(
+    'storage = "etcd"\netcd_endpoints = ["http://10.0.0.1:2379", "https://10.0.0.2:2379/"]\netcd_prefix = "/fleet-a/"\n',
+  );
   const cfg = loadConfig([path], { UNDERMOON_ETCD_LEASE_TTL: '3', UNDERMOON_ADVERTISE_ADDRESS: '10.0.0.9:7799' });
   assert.equal(cfg.storage, 'etcd');
   assert.deepEqual(cfg.etcdEndpoints, ['http://10.0.0.1:2379', 'https://10.0.0.2:2379']);
   assert.equal(cfg.etcdPrefix, '/fleet-a/');
   assert.equal(cfg.etcdLeaseTtl, 3);
   assert.equal(cfg.advertiseAddress, '10.0.0.9:7799');
-  assert.deepEqual(loadConfig([], { UNDERMOON_ETCD_ENDPOINTS: 'http://a:1, http://b:2' }).etcdEndpoints, ['http://a:1', 'http://b:2']);
+  assert.deepEqual(loadConfig([], { UNDERMOON_ETCD_ENDPOINTS: 'http://a:1, http://b:2' }).etcdEndpoints, [
+    'http://a:1',
+    'http://b:2',
+  ]);
 });
 
 test('loadConfig: bad etcd settings stop the start, naming the key', () => {
@@ -251,7 +269,10 @@ test('describeConfig: redacts the etcd password', () => {
 
 test('deploy/etcd/broker-*.toml: three brokers over one etcd cluster load cleanly, each on its own port', () => {
   const configs = [1, 2, 3].map((i) => loadConfig([findRepoFile(`deploy/etcd/broker-${i}.toml`)], {}));
-  assert.deepEqual(configs.map((c) => c.storage), ['etcd', 'etcd', 'etcd']);
+  assert.deepEqual(
+    configs.map((c) => c.storage),
+    ['etcd', 'etcd', 'etcd'],
+  );
   assert.equal(new Set(configs.map((c) => c.port)).size, 3);
   for (const c of configs) assert.equal(c.etcdEndpoints.length, 3);
 });

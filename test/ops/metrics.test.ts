@@ -19,7 +19,10 @@ test('BrokerMetrics: observations show up in the exposition text', async () => {
   const text = await metrics.render();
   assert.match(text, /^http_requests_total\{route="\/api\/v2\/clusters\/meta\/:name",method="GET",status="200"\} 2$/m);
   assert.match(text, /^http_requests_total\{route="\/api\/v2\/proxies\/meta",method="POST",status="409"\} 1$/m);
-  assert.match(text, /^http_request_duration_seconds_count\{route="\/api\/v2\/clusters\/meta\/:name",method="GET"\} 2$/m);
+  assert.match(
+    text,
+    /^http_request_duration_seconds_count\{route="\/api\/v2\/clusters\/meta\/:name",method="GET"\} 2$/m,
+  );
   assert.match(text, /^snapshot_generation 17$/m);
   assert.match(text, /^snapshot_publish_seconds_count 1$/m);
   assert.match(text, /^meta_file_write_seconds_count 1$/m);
@@ -42,7 +45,12 @@ test('createLogger: JSON lines with a textual level, info by default and debug o
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      lines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       done();
     },
   });

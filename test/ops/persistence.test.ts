@@ -27,7 +27,12 @@ function documentWithEpoch(epoch: number): MetaDocument {
     global_epoch: epoch,
     clusters: {},
     all_proxies: {
-      '127.0.0.1:6000': { proxy_address: '127.0.0.1:6000', node_addresses: ['127.0.0.1:7000', '127.0.0.1:7001'], host: '127.0.0.1', cluster: null },
+      '127.0.0.1:6000': {
+        proxy_address: '127.0.0.1:6000',
+        node_addresses: ['127.0.0.1:7000', '127.0.0.1:7001'],
+        host: '127.0.0.1',
+        cluster: null,
+      },
     },
     failed_proxies: ['127.0.0.1:6001'],
     failures: { '127.0.0.1:6001': { coordinator1: 1700000000 } },
@@ -117,7 +122,11 @@ test('removeStaleTempFiles: removes the temporary files of dead processes only, 
   for (const name of [dead, alive, other]) writeFileSync(join(dir, name), 'partial');
   assert.deepEqual(removeStaleTempFiles(path), [dead]);
   assert.deepEqual(readdirSync(dir).sort(), [alive, other, 'metadata'].sort());
-  assert.deepEqual(removeStaleTempFiles(join(freshDir(), 'no-such-dir', 'metadata')), [], 'a missing directory is not an error');
+  assert.deepEqual(
+    removeStaleTempFiles(join(freshDir(), 'no-such-dir', 'metadata')),
+    [],
+    'a missing directory is not an error',
+  );
 });
 
 test('loadMetaFile: null when the file does not exist', () => {
@@ -127,14 +136,34 @@ test('loadMetaFile: null when the file does not exist', () => {
 test('loadMetaFile: corrupt files and other versions throw clear errors and are left unchanged', () => {
   const cases: { name: string; content: string | Buffer; message: RegExp }[] = [
     { name: 'empty', content: '', message: /is corrupt \(0 bytes, not valid JSON/ },
-    { name: 'truncated', content: JSON.stringify(documentWithEpoch(2)).slice(0, 40), message: /is corrupt .*not valid JSON/ },
+    {
+      name: 'truncated',
+      content: JSON.stringify(documentWithEpoch(2)).slice(0, 40),
+      message: /is corrupt .*not valid JSON/,
+    },
     { name: 'not utf-8', content: Buffer.from([0x7b, 0xff, 0x7d]), message: /is corrupt \(3 bytes, not valid UTF-8\)/ },
     { name: 'array', content: '[]', message: /does not hold a JSON object/ },
-    { name: 'other version', content: JSON.stringify({ ...documentWithEpoch(2), version: 'mem-broker-0.2' }), message: /has version "mem-broker-0.2"; this broker reads only "mem-broker-0.1"/ },
+    {
+      name: 'other version',
+      content: JSON.stringify({ ...documentWithEpoch(2), version: 'mem-broker-0.2' }),
+      message: /has version "mem-broker-0.2"; this broker reads only "mem-broker-0.1"/,
+    },
     { name: 'no version', content: '{"global_epoch": 1}', message: /has version undefined/ },
-    { name: 'bad epoch', content: JSON.stringify({ ...documentWithEpoch(2), global_epoch: -1 }), message: /"global_epoch" is not a non-negative integer/ },
-    { name: 'bad proxies', content: JSON.stringify({ ...documentWithEpoch(2), all_proxies: [] }), message: /"all_proxies" is not an object/ },
-    { name: 'bad failures', content: JSON.stringify({ ...documentWithEpoch(2), failures: { a: { r: 'x' } } }), message: /"failures" entry "a"/ },
+    {
+      name: 'bad epoch',
+      content: JSON.stringify({ ...documentWithEpoch(2), global_epoch: -1 }),
+      message: /"global_epoch" is not a non-negative integer/,
+    },
+    {
+      name: 'bad proxies',
+      content: JSON.stringify({ ...documentWithEpoch(2), all_proxies: [] }),
+      message: /"all_proxies" is not an object/,
+    },
+    {
+      name: 'bad failures',
+      content: JSON.stringify({ ...documentWithEpoch(2), failures: { a: { r: 'x' } } }),
+      message: /"failures" entry "a"/,
+    },
   ];
   const dir = freshDir();
   for (const c of cases) {

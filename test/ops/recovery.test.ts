@@ -111,11 +111,18 @@ test('fetchProxyEpochs: leaves no socket or timer open (a process using it exits
   `;
   // The silent server keeps its side open, so a leaked client socket would
   // keep the child alive until this generous bound kills it.
-  const outcome = await new Promise<{ code: number | null; killed: boolean; stdout: string; stderr: string }>((resolve) => {
-    const child = execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (err, stdout, stderr) => {
-      resolve({ code: child.exitCode, killed: err?.killed ?? false, stdout, stderr });
-    });
-  });
+  const outcome = await new Promise<{ code: number | null; killed: boolean; stdout: string; stderr: string }>(
+    (resolve) => {
+      const child = execFile(
+        process.execPath,
+        ['--input-type=module', '-e', script],
+        { timeout: 20_000 },
+        (err, stdout, stderr) => {
+          resolve({ code: child.exitCode, killed: err?.killed ?? false, stdout, stderr });
+        },
+      );
+    },
+  );
   assert.equal(outcome.killed, false, 'the child had to be killed: something stayed open');
   assert.equal(outcome.code, 0, outcome.stderr);
   assert.deepEqual(JSON.parse(outcome.stdout), { largest: 3, failed: [silent.address, refused].sort() });

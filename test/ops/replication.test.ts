@@ -15,13 +15,21 @@ interface Recorded {
 }
 
 /** A replica on 127.0.0.1 that records every request and answers `status`. */
-async function startReplica(status: number, answer = ''): Promise<{ server: Server; address: string; requests: Recorded[] }> {
+async function startReplica(
+  status: number,
+  answer = '',
+): Promise<{ server: Server; address: string; requests: Recorded[] }> {
   const requests: Recorded[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      requests.push({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      requests.push({
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
       res.writeHead(status, { 'Content-Type': 'application/json' });
       res.end(answer);
     });
@@ -35,7 +43,15 @@ async function stop(server: Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
-const BODY = JSON.stringify({ version: 'mem-broker-0.1', global_epoch: 9, clusters: {}, all_proxies: {}, failed_proxies: [], failures: {}, note: 'ünïcode' });
+const BODY = JSON.stringify({
+  version: 'mem-broker-0.1',
+  global_epoch: 9,
+  clusters: {},
+  all_proxies: {},
+  failed_proxies: [],
+  failures: {},
+  note: 'ünïcode',
+});
 
 test('replicateOnce: PUTs the document to /api/v2/metadata of every replica with the token', async () => {
   const a = await startReplica(200);
@@ -77,7 +93,9 @@ test('replicateOnce: failures are reported per address, never thrown', async () 
   const rejecting = await startReplica(409, '{"error":"INVALID_META_VERSION"}');
   const refused = deadAddress();
   try {
-    const results = await replicateOnce([good.address, rejecting.address, refused, 'not an address'], BODY, { timeoutMs: 5000 });
+    const results = await replicateOnce([good.address, rejecting.address, refused, 'not an address'], BODY, {
+      timeoutMs: 5000,
+    });
     assert.equal(results.length, 4);
     assert.deepEqual(results[0], { address: good.address, ok: true });
     assert.equal(results[1]?.ok, false);

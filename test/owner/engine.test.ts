@@ -188,7 +188,10 @@ test('engine: a failed commit does not hold up the commands queued behind it', a
   assert.equal(a.reply.ok === false && a.reply.error.code, 'STORAGE_UNAVAILABLE');
   assert.equal(b.reply.ok, true);
   assert.deepEqual([...r.store.clusters.keys()].sort(), ['db', 'second']);
-  assert.deepEqual(r.storage.requests.map((q) => q.kind), ['addCluster', 'addCluster']);
+  assert.deepEqual(
+    r.storage.requests.map((q) => q.kind),
+    ['addCluster', 'addCluster'],
+  );
 });
 
 test('engine: a command that changes nothing is answered without a commit', async () => {

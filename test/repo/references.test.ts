@@ -69,7 +69,12 @@ export function brokenPaths(line: string, repo: RepoView): string[] {
     if (kind === null && COMPILED_ROOTS.test(path) && path.endsWith('.js')) kind = repo.kind(`${path.slice(0, -3)}.ts`);
     if (kind === null) {
       problems.push(`${path} does not exist`);
-    } else if (anchor !== undefined && kind === 'file' && isMarkdown(path) && !repo.anchors(path).has(anchor.slice(1))) {
+    } else if (
+      anchor !== undefined &&
+      kind === 'file' &&
+      isMarkdown(path) &&
+      !repo.anchors(path).has(anchor.slice(1))
+    ) {
       problems.push(`${path} has no heading for ${anchor}`);
     }
   }
@@ -93,7 +98,8 @@ export function brokenLinks(text: string, file: string, repo: RepoView): string[
       const hash = target.indexOf('#');
       const pathPart = hash < 0 ? target : target.slice(0, hash);
       const anchor = hash < 0 ? null : target.slice(hash + 1);
-      const path = pathPart === '' ? file : posix.normalize(posix.join(posix.dirname(file), pathPart)).replace(/\/$/, '');
+      const path =
+        pathPart === '' ? file : posix.normalize(posix.join(posix.dirname(file), pathPart)).replace(/\/$/, '');
       const kind = repo.kind(path);
       if (kind === null || path.startsWith('..')) problems.push(`line ${n}: link to ${target}: ${path} does not exist`);
       else if (anchor !== null && (kind !== 'file' || !isMarkdown(path) || !repo.anchors(path).has(anchor))) {
@@ -194,17 +200,29 @@ function sourceFiles(): { path: string; text: string }[] {
 
 test('references: the scan covers the repository', () => {
   const paths = sourceFiles().map((f) => f.path);
-  for (const expected of ['README.md', 'Makefile', '.ci/run', 'docs/api.md', 'src/main.ts', 'workers/owner.ts', 'deploy/metabroker.toml']) {
+  for (const expected of [
+    'README.md',
+    'Makefile',
+    '.ci/run',
+    'docs/api.md',
+    'src/main.ts',
+    'workers/owner.ts',
+    'deploy/metabroker.toml',
+  ]) {
     assert.ok(paths.includes(expected), `${expected} is scanned`);
   }
-  assert.ok(!paths.some((p) => p.startsWith('dist/') || p.startsWith('node_modules/')), 'no build output or dependency');
+  assert.ok(
+    !paths.some((p) => p.startsWith('dist/') || p.startsWith('node_modules/')),
+    'no build output or dependency',
+  );
 });
 
 test('references: no line cites a document kept outside the repository', () => {
   const problems: string[] = [];
   for (const { path, text } of sourceFiles()) {
     text.split('\n').forEach((line, i) => {
-      for (const citation of outsideCitations(line)) problems.push(`${path}:${i + 1}: cites "${citation}"; cite docs/ instead`);
+      for (const citation of outsideCitations(line))
+        problems.push(`${path}:${i + 1}: cites "${citation}"; cite docs/ instead`);
     });
   }
   assert.deepEqual(problems, []);
@@ -221,7 +239,9 @@ test('references: every repository path a line names exists', () => {
 });
 
 test('references: every relative markdown link in docs/ and README.md resolves', () => {
-  const markdown = sourceFiles().filter((f) => f.path === 'README.md' || (f.path.startsWith('docs/') && isMarkdown(f.path)));
+  const markdown = sourceFiles().filter(
+    (f) => f.path === 'README.md' || (f.path.startsWith('docs/') && isMarkdown(f.path)),
+  );
   assert.ok(markdown.length >= 5, 'README.md and the docs are read');
   const problems = markdown.flatMap(({ path, text }) => brokenLinks(text, path, realRepo).map((p) => `${path}: ${p}`));
   assert.deepEqual(problems, []);
@@ -272,12 +292,21 @@ test('outsideCitations: flags the contract page, the user documents and issue nu
 
 test('brokenPaths: missing files and anchors are named; patterns, dist and foreign paths are not paths', () => {
   assert.deepEqual(brokenPaths('see docs/api.md#failover and src/domain/types.ts.', fakeRepo), []);
-  assert.deepEqual(brokenPaths('compiled to src/domain/types.js', fakeRepo), [], 'a .js source path stands for its .ts');
+  assert.deepEqual(
+    brokenPaths('compiled to src/domain/types.js', fakeRepo),
+    [],
+    'a .js source path stands for its .ts',
+  );
   assert.deepEqual(brokenPaths('`src/domain`: the pure core; src/domain/** only', fakeRepo), [], 'folders and globs');
-  assert.deepEqual(brokenPaths("run .ci/run, README.md, `test/${name}.ts`, docs/api.{md,html}", fakeRepo), []);
-  assert.deepEqual(brokenPaths('node /opt/x/dist/src/main.js; import("../../src/nope.js"); dist/bench/run.js', fakeRepo), []);
+  assert.deepEqual(brokenPaths('run .ci/run, README.md, `test/${name}.ts`, docs/api.{md,html}', fakeRepo), []);
+  assert.deepEqual(
+    brokenPaths('node /opt/x/dist/src/main.js; import("../../src/nope.js"); dist/bench/run.js', fakeRepo),
+    [],
+  );
   assert.deepEqual(brokenPaths('see docs/xyz.md', fakeRepo), ['docs/xyz.md does not exist']);
-  assert.deepEqual(brokenPaths('results in bench/results/latest.md.', fakeRepo), ['bench/results/latest.md does not exist']);
+  assert.deepEqual(brokenPaths('results in bench/results/latest.md.', fakeRepo), [
+    'bench/results/latest.md does not exist',
+  ]);
   assert.deepEqual(brokenPaths("findRepoFile('deploy/x.service')", fakeRepo), ['deploy/x.service does not exist']);
   assert.deepEqual(brokenPaths('src/domain/gone.ts and src/domain/gone.js', fakeRepo), [
     'src/domain/gone.ts does not exist',
@@ -309,6 +338,8 @@ test('slug and headingAnchors: GitHub anchors, repeated headings numbered', () =
   assert.equal(slug('Running it unattended (systemd)'), 'running-it-unattended-systemd');
   assert.equal(slug('Chunks, roles and slots'), 'chunks-roles-and-slots');
   assert.equal(slug('`PUT /metadata` errors'), 'put-metadata-errors');
-  const anchors = headingAnchors(['# Title', '## Errors', 'text', '```', '## Not a heading', '```', '### Errors'].join('\n'));
+  const anchors = headingAnchors(
+    ['# Title', '## Errors', 'text', '```', '## Not a heading', '```', '### Errors'].join('\n'),
+  );
   assert.deepEqual([...anchors], ['title', 'errors', 'errors-1']);
 });

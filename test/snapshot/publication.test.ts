@@ -83,10 +83,13 @@ test('publication: no torn reads while real reader threads poll during continuou
   const workerUrl = new URL('./reader-worker.js', import.meta.url);
   const readers = [0, 1].map((index) => new Worker(workerUrl, { workerData: { buffers, control, index } }));
   let crashed: unknown = null;
-  const results = readers.map((w) => new Promise<{ seen: { generation: number; document: string }[]; fullLoads: number }>((resolve, reject) => {
-    w.once('message', resolve);
-    w.once('error', (err) => ((crashed = err), reject(err)));
-  }));
+  const results = readers.map(
+    (w) =>
+      new Promise<{ seen: { generation: number; document: string }[]; fullLoads: number }>((resolve, reject) => {
+        w.once('message', resolve);
+        w.once('error', (err) => ((crashed = err), reject(err)));
+      }),
+  );
   const it = writes();
   const deadline = Date.now() + 60_000;
   const seenBy = (reader: number) => Atomics.load(control, 1 + reader);
@@ -107,7 +110,11 @@ test('publication: no torn reads while real reader threads poll during continuou
   let checked = 0;
   for (const { seen } of reports) {
     for (const { generation, document } of seen) {
-      assert.equal(document, expected.get(generation), `generation ${generation} differs from the store at that generation`);
+      assert.equal(
+        document,
+        expected.get(generation),
+        `generation ${generation} differs from the store at that generation`,
+      );
       checked += 1;
     }
   }

@@ -185,7 +185,10 @@ test('writesForChanges: each kind of change writes exactly its keys, deletions a
   w = step({ kind: 'addFailure', address: free, reporter: 'r1' });
   assert.equal(w.get(dataKey(gen, 'failures', free, 'r1')), String(CTX.now));
   w = step({ kind: 'addFailure', address: free, reporter: 'r2' });
-  assert.deepEqual([...w.keys()].filter((k) => parseKey(k)?.kind === 'failures'), [dataKey(gen, 'failures', free, 'r2')]);
+  assert.deepEqual(
+    [...w.keys()].filter((k) => parseKey(k)?.kind === 'failures'),
+    [dataKey(gen, 'failures', free, 'r2')],
+  );
 
   // Re-adding a reported proxy clears its reports: a deletion per report.
   const recovered = prepareCommand(store, readd(store, free), CTX);
@@ -238,11 +241,18 @@ test('writesForChanges: failed proxies get rising order values, so a load lists 
     applyToKv(kv, writes);
   }
   assert.deepEqual([...store.failedProxies], failing);
-  assert.deepEqual(values, [...values].sort((a, b) => a - b));
+  assert.deepEqual(
+    values,
+    [...values].sort((a, b) => a - b),
+  );
   assert.equal(new Set(values).size, values.length, 'distinct order values');
   const sortedKeys = [...kv.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const loadOrder = new FailedOrder();
-  const loaded = storeFromKeys(sortedKeys.map(([key, value]) => ({ key, value })), gen, loadOrder);
+  const loaded = storeFromKeys(
+    sortedKeys.map(([key, value]) => ({ key, value })),
+    gen,
+    loadOrder,
+  );
   assert.deepEqual([...loaded.failedProxies], failing);
   // The loaded order continues past every value it saw: a new leader appends after them.
   assert.ok(loadOrder.take() > Math.max(...values));
@@ -312,7 +322,11 @@ test('storeFromKeys refuses a generation without its version, another version, a
   }
   assert.throws(() => storeFromKeys(with_(dataKey(2, 'cluster', 'db'), '{'), 2, new FailedOrder()), /JSON/);
   for (const at of ['[1]', 'null', '-1', '1.5']) {
-    assert.throws(() => storeFromKeys(with_(dataKey(2, 'failures', 'h:1', 'r'), at), 2, new FailedOrder()), /report time/, at);
+    assert.throws(
+      () => storeFromKeys(with_(dataKey(2, 'failures', 'h:1', 'r'), at), 2, new FailedOrder()),
+      /report time/,
+      at,
+    );
   }
   assert.deepEqual(storeToDocument(storeFromKeys(entries(kv), 2, new FailedOrder())), storeToDocument(store));
 });
@@ -345,16 +359,34 @@ function assertBatching(writes: readonly KeyWrite[], maxOps: number, maxBytes: n
 test('batchWrites: bounded by ops and by bytes; an oversized write goes alone', () => {
   assert.deepEqual(batchWrites([], 10, 1000), []);
   const ten = Array.from({ length: 10 }, (_, i) => write(`k${i}`, 10));
-  assert.deepEqual(assertBatching(ten, 3, 1e9).map((b) => b.length), [3, 3, 3, 1]);
-  assert.deepEqual(assertBatching(ten, 1, 1e9).map((b) => b.length), Array(10).fill(1));
-  assert.deepEqual(assertBatching(ten, Infinity, 1e9).map((b) => b.length), [10]);
+  assert.deepEqual(
+    assertBatching(ten, 3, 1e9).map((b) => b.length),
+    [3, 3, 3, 1],
+  );
+  assert.deepEqual(
+    assertBatching(ten, 1, 1e9).map((b) => b.length),
+    Array(10).fill(1),
+  );
+  assert.deepEqual(
+    assertBatching(ten, Infinity, 1e9).map((b) => b.length),
+    [10],
+  );
   // Each write is 2 + 10 + 16 = 28 bytes.
   assert.equal(writeBytes(ten[0]!), 28);
   assert.equal(writeBytes(write('k0', null)), 18, 'a deletion counts its key and framing');
-  assert.deepEqual(assertBatching(ten, 100, 56).map((b) => b.length), [2, 2, 2, 2, 2]);
-  assert.deepEqual(assertBatching(ten, 100, 55).map((b) => b.length), Array(10).fill(1));
+  assert.deepEqual(
+    assertBatching(ten, 100, 56).map((b) => b.length),
+    [2, 2, 2, 2, 2],
+  );
+  assert.deepEqual(
+    assertBatching(ten, 100, 55).map((b) => b.length),
+    Array(10).fill(1),
+  );
   const huge = [write('a', 1), write('b', 5000), write('c', 1)];
-  assert.deepEqual(assertBatching(huge, 100, 1000).map((b) => b.map((w) => w.key)), [['a'], ['b'], ['c']]);
+  assert.deepEqual(
+    assertBatching(huge, 100, 1000).map((b) => b.map((w) => w.key)),
+    [['a'], ['b'], ['c']],
+  );
   // Multi-byte values count in bytes, not characters.
   assert.equal(writeBytes({ key: 'k', value: 'é'.repeat(10) }), 1 + 20 + 16);
 });

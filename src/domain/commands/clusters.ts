@@ -80,7 +80,11 @@ export function applyAddNodes(draft: Draft, cmd: AddNodes, migrationLimit: numbe
   const cluster = requireCluster(draft, cmd.name);
   if (hasRunningMigration(cluster)) throw new BrokerError('MIGRATION_RUNNING');
   const pairs = allocateChunks(draft, proxiesForNodes(cmd.nodeNumber));
-  const grown: ClusterStore = { ...cluster, epoch: draft.bumpEpoch(), chunks: [...cluster.chunks, ...newChunks(pairs, false)] };
+  const grown: ClusterStore = {
+    ...cluster,
+    epoch: draft.bumpEpoch(),
+    chunks: [...cluster.chunks, ...newChunks(pairs, false)],
+  };
   draft.setCluster(grown);
   occupy(draft, grown);
   return clusterView(grown, migrationLimit).nodes.slice(cluster.chunks.length * CHUNK_NODE_NUM);
@@ -127,7 +131,9 @@ export interface BalanceMasters {
 export function applyBalanceMasters(draft: Draft, cmd: BalanceMasters): void {
   const cluster = requireCluster(draft, cmd.name);
   const chunks = cluster.chunks.map((c) =>
-    c.role_position === 'Normal' || c.proxy_addresses.some((a) => draft.isUnhealthy(a)) ? c : { ...c, role_position: 'Normal' as const },
+    c.role_position === 'Normal' || c.proxy_addresses.some((a) => draft.isUnhealthy(a))
+      ? c
+      : { ...c, role_position: 'Normal' as const },
   );
   draft.setCluster({ ...cluster, epoch: draft.bumpEpoch(), chunks });
 }

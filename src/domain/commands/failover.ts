@@ -41,8 +41,11 @@ function takeOver(draft: Draft, cluster: ClusterStore, chunkIndex: number, side:
       ? { ...m, meta: { ...m.meta, epoch } }
       : m;
   const chunks = cluster.chunks.map((c, i): ChunkStore => {
-    const migrating: ChunkStore['migrating_slots'] = positions.size === 0 ? c.migrating_slots : [c.migrating_slots[0].map(restart), c.migrating_slots[1].map(restart)];
-    return i === chunkIndex ? { ...c, role_position: takeoverRole, migrating_slots: migrating } : { ...c, migrating_slots: migrating };
+    const migrating: ChunkStore['migrating_slots'] =
+      positions.size === 0 ? c.migrating_slots : [c.migrating_slots[0].map(restart), c.migrating_slots[1].map(restart)];
+    return i === chunkIndex
+      ? { ...c, role_position: takeoverRole, migrating_slots: migrating }
+      : { ...c, migrating_slots: migrating };
   });
   const next = { ...cluster, epoch, chunks };
   draft.setCluster(next);
@@ -99,7 +102,10 @@ export function applyFailover(draft: Draft, cmd: Failover, migrationLimit: numbe
   const replaced: ChunkStore = {
     ...chunk,
     hosts: side === 0 ? [replacement.host, chunk.hosts[1]] : [chunk.hosts[0], replacement.host],
-    proxy_addresses: side === 0 ? [replacement.proxy_address, chunk.proxy_addresses[1]] : [chunk.proxy_addresses[0], replacement.proxy_address],
+    proxy_addresses:
+      side === 0
+        ? [replacement.proxy_address, chunk.proxy_addresses[1]]
+        : [chunk.proxy_addresses[0], replacement.proxy_address],
     node_addresses: nodes,
   };
   draft.setCluster({ ...cluster, epoch, chunks: cluster.chunks.map((c, i) => (i === place.chunk ? replaced : c)) });

@@ -8,7 +8,14 @@ import { CHUNK_NODE_NUM, SLOT_NUM } from '../constants.js';
 import { BrokerError } from '../errors.js';
 import { compactRanges, countSlots, mergeRanges, rangeListsEqual } from '../ranges.js';
 import type { Draft } from '../store.js';
-import type { ChunkStore, ClusterStore, MigrationMetaStore, MigrationSlotRangeStore, Range, SlotRange } from '../types.js';
+import type {
+  ChunkStore,
+  ClusterStore,
+  MigrationMetaStore,
+  MigrationSlotRangeStore,
+  Range,
+  SlotRange,
+} from '../types.js';
 import { requireCluster } from './clusters.js';
 
 interface PlannedMove {
@@ -19,16 +26,33 @@ interface PlannedMove {
 type WorkingSlots = ([number, number][] | null)[][];
 
 function workingCopy(cluster: ClusterStore): WorkingSlots {
-  return cluster.chunks.map((c) => c.stable_slots.map((s) => (s ? s.range_list.map(([a, b]): [number, number] => [a, b]) : null)));
+  return cluster.chunks.map((c) =>
+    c.stable_slots.map((s) => (s ? s.range_list.map(([a, b]): [number, number] => [a, b]) : null)),
+  );
 }
 
 /** Writes the plan into the cluster: migrating at sources, importing at destinations. */
-function withMoves(cluster: ClusterStore, stable: WorkingSlots, moves: readonly PlannedMove[], epoch: number): ClusterStore {
-  const migrating = cluster.chunks.map((c) => [[...c.migrating_slots[0]], [...c.migrating_slots[1]]] as MigrationSlotRangeStore[][]);
+function withMoves(
+  cluster: ClusterStore,
+  stable: WorkingSlots,
+  moves: readonly PlannedMove[],
+  epoch: number,
+): ClusterStore {
+  const migrating = cluster.chunks.map(
+    (c) => [[...c.migrating_slots[0]], [...c.migrating_slots[1]]] as MigrationSlotRangeStore[][],
+  );
   for (const move of moves) {
     const range_list = compactRanges(move.ranges);
-    migrating[move.meta.src_chunk_index]![move.meta.src_chunk_part]!.push({ range_list, is_migrating: true, meta: move.meta });
-    migrating[move.meta.dst_chunk_index]![move.meta.dst_chunk_part]!.push({ range_list, is_migrating: false, meta: move.meta });
+    migrating[move.meta.src_chunk_index]![move.meta.src_chunk_part]!.push({
+      range_list,
+      is_migrating: true,
+      meta: move.meta,
+    });
+    migrating[move.meta.dst_chunk_index]![move.meta.dst_chunk_part]!.push({
+      range_list,
+      is_migrating: false,
+      meta: move.meta,
+    });
   }
   const chunks = cluster.chunks.map((c, i): ChunkStore => ({
     ...c,
@@ -96,7 +120,13 @@ export function applyExpand(draft: Draft, cmd: Expand): void {
         const srcDone = countSlots(ranges) <= srcFinal;
         if (dstFull || srcDone) {
           moves.push({
-            meta: { epoch, src_chunk_index: ci, src_chunk_part: part, dst_chunk_index: srcChunkNum + (dst >> 1), dst_chunk_part: dst % 2 },
+            meta: {
+              epoch,
+              src_chunk_index: ci,
+              src_chunk_part: part,
+              dst_chunk_index: srcChunkNum + (dst >> 1),
+              dst_chunk_part: dst % 2,
+            },
             ranges: taken,
           });
           taken = [];
@@ -207,7 +237,10 @@ export interface CommitMigration {
   readonly slot_range: SlotRange;
 }
 
-function findEntry(cluster: ClusterStore, match: (m: MigrationSlotRangeStore) => boolean): { chunk: number; part: number } | null {
+function findEntry(
+  cluster: ClusterStore,
+  match: (m: MigrationSlotRangeStore) => boolean,
+): { chunk: number; part: number } | null {
   for (let chunk = 0; chunk < cluster.chunks.length; chunk++) {
     for (let part = 0; part < 2; part++) {
       if (cluster.chunks[chunk]!.migrating_slots[part]!.some(match)) return { chunk, part };
@@ -258,7 +291,9 @@ export function applyCommitMigration(draft: Draft, cmd: CommitMigration): void {
     const stable: [SlotRange | null, SlotRange | null] = [c.stable_slots[0], c.stable_slots[1]];
     if (!imported) {
       for (let part = 0; part < 2 && !imported; part++) {
-        const at = migrating[part]!.findIndex((m) => !m.is_migrating && sameMeta(m.meta, meta) && rangeListsEqual(m.range_list, ranges));
+        const at = migrating[part]!.findIndex(
+          (m) => !m.is_migrating && sameMeta(m.meta, meta) && rangeListsEqual(m.range_list, ranges),
+        );
         if (at < 0) continue;
         const [entry] = migrating[part]!.splice(at, 1);
         const prev = stable[part];

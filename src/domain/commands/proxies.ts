@@ -23,7 +23,8 @@ export function applyAddProxy(draft: Draft, cmd: AddProxy): void {
   cmd.nodes.forEach((node, i) => {
     if (!isPathSafeName(node)) throw new BrokerError('INVALID_REQUEST', nameProblem(`nodes[${i}]`, node));
   });
-  if (cmd.host !== null && !isPathSafeName(cmd.host)) throw new BrokerError('INVALID_REQUEST', nameProblem('host', cmd.host));
+  if (cmd.host !== null && !isPathSafeName(cmd.host))
+    throw new BrokerError('INVALID_REQUEST', nameProblem('host', cmd.host));
   draft.bumpEpoch();
   const exists = draft.proxy(cmd.proxy_address) !== undefined;
   if (!exists) {
@@ -88,7 +89,8 @@ export interface PruneFailures {
 export function applyPruneFailures(draft: Draft, cmd: PruneFailures, now: number): number {
   const expired: [string, string][] = [];
   for (const [address, reports] of draft.store.failures) {
-    for (const [reporter, at] of reports) if (!isReportAlive(at, now, cmd.ttlSeconds)) expired.push([address, reporter]);
+    for (const [reporter, at] of reports)
+      if (!isReportAlive(at, now, cmd.ttlSeconds)) expired.push([address, reporter]);
   }
   for (const [address, reporter] of expired) draft.dropReport(address, reporter);
   return expired.length;
