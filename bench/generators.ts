@@ -78,22 +78,36 @@ export function wrkInstalled(): boolean {
 }
 
 /** One wrk thread, rotating over `paths` as autocannon does. */
-export async function wrkLoad(target: Target, paths: readonly string[], o: Omit<LoadOptions, 'workers'>): Promise<LoadResult> {
+export async function wrkLoad(
+  target: Target,
+  paths: readonly string[],
+  o: Omit<LoadOptions, 'workers'>,
+): Promise<LoadResult> {
   const dir = mkdtempSync(join(tmpdir(), 'metabroker-wrk-'));
   const script = join(dir, 'paths.lua');
-  writeFileSync(
-    script,
-    `local paths = {${paths.map((p) => JSON.stringify(p)).join(',')}}\n` +
-      'local i = 0\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format("GET", paths[i])\nend\n' +
-      'done = function(summary, latency)\n  io.write(string.format("RESULT %d %d %d %d\\n", summary.requests, summary.duration, ' +
-      'latency:percentile(99), summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))\n' +
-      '  io.write(string.format("NON2XX %d\\n", summary.errors.status))\nend\n',
-  );
+  const lua = [
+    `local paths = {${paths.map((p) => JSON.stringify(p)).join(',')}}`,
+    'local i = 0',
+    'request = function()',
+    '  i = i % #paths + 1',
+    '  return wrk.format("GET", paths[i])',
+    'end',
+    'done = function(summary, latency)',
+    '  local e = summary.errors',
+    '  io.write(string.format("RESULT %d %d %d %d\\n", summary.requests, summary.duration,',
+    '    latency:percentile(99), e.connect + e.read + e.write + e.timeout))',
+    '  io.write(string.format("NON2XX %d\\n", e.status))',
+    'end',
+  ];
+  writeFileSync(script, `${lua.join('\n')}\n`);
   const before = cpuMs(target.pid);
   try {
     const out = await new Promise<string>((resolve, reject) => {
-      execFile(WRK, ['-t1', `-c${o.connections}`, `-d${o.seconds}s`, '-s', script, `http://127.0.0.1:${target.port}`], { timeout: (o.seconds + 30) * 1000 }, (err, stdout) =>
-        err ? reject(err) : resolve(stdout),
+      execFile(
+        WRK,
+        ['-t1', `-c${o.connections}`, `-d${o.seconds}s`, '-s', script, `http://127.0.0.1:${target.port}`],
+        { timeout: (o.seconds + 30) * 1000 },
+        (err, stdout) => (err ? reject(err) : resolve(stdout)),
       );
     });
     const cpu = cpuMs(target.pid) - before;

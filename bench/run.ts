@@ -39,10 +39,19 @@ interface Row {
 const rows: Row[] = [];
 const notes: string[] = [];
 
-function row(figure: string, value: number, baseline: number | null, unit: string, target: string, met: (ratio: number | null, value: number) => boolean | null): void {
+function row(
+  figure: string,
+  value: number,
+  baseline: number | null,
+  unit: string,
+  target: string,
+  met: (ratio: number | null, value: number) => boolean | null,
+): void {
   const ratio = baseline === null || baseline === 0 ? null : value / baseline;
   rows.push({ figure, value, baseline, ratio, unit, target, met: met(ratio, value) });
-  console.log(`  ${figure}: ${fmt(value)} ${unit}${baseline === null ? '' : ` vs ${fmt(baseline)} (ratio ${ratio?.toFixed(3)})`}`);
+  console.log(
+    `  ${figure}: ${fmt(value)} ${unit}${baseline === null ? '' : ` vs ${fmt(baseline)} (ratio ${ratio?.toFixed(3)})`}`,
+  );
 }
 
 function fmt(n: number): string {
@@ -63,7 +72,12 @@ function loadBest(child: Child, paths: readonly string[], seconds = DURATION): P
 type Generator = (child: Child, paths: readonly string[]) => Promise<LoadResult>;
 
 /** Broker and ceiling take turns, ROUNDS times; medians of each. */
-async function alternate(broker: Child, ceiling: Child, paths: readonly string[], generator: Generator): Promise<{ broker: LoadResult; ceiling: LoadResult }> {
+async function alternate(
+  broker: Child,
+  ceiling: Child,
+  paths: readonly string[],
+  generator: Generator,
+): Promise<{ broker: LoadResult; ceiling: LoadResult }> {
   const runs: LoadResult[] = [];
   const bases: LoadResult[] = [];
   for (let i = 0; i < ROUNDS; i++) {
@@ -119,7 +133,8 @@ async function medianBodySize(port: number, paths: readonly string[]): Promise<n
 
 /** The cached read routes a coordinator polls, by name, with the paths that rotate over them. */
 function routePaths(doc: ReturnType<typeof storeToDocument>): [string, string[]][] {
-  const pages = (what: string, n: number) => Array.from({ length: Math.ceil(n / 100) }, (_, i) => `/api/v2/${what}?offset=${i * 100}&limit=100`);
+  const pages = (what: string, n: number) =>
+    Array.from({ length: Math.ceil(n / 100) }, (_, i) => `/api/v2/${what}?offset=${i * 100}&limit=100`);
   return [
     ['proxy meta', Object.keys(doc.all_proxies).map((a) => `/api/v2/proxies/meta/${a}`)],
     ['cluster meta', Object.keys(doc.clusters).map((n) => `/api/v2/clusters/meta/${n}`)],
@@ -151,18 +166,39 @@ async function readThroughput(shape: FleetShape): Promise<void> {
       if (HAS_WRK) {
         mixed = await alternate(broker, ceiling, paths, (c, p) => loadBest(c, p));
         readRows(`${shape.name} GET proxy+cluster meta`, mixed, 'wrk');
-        row(`1. ${shape.name} autocannon ceiling / wrk ceiling (${WORKERS} autocannon workers)`, ac.ceiling.rps, mixed.ceiling.rps, 'req/s', 'within 10%', (r) => (r === null ? null : r >= 0.9 && r <= 1.1));
+        row(
+          `1. ${shape.name} autocannon ceiling / wrk ceiling (${WORKERS} autocannon workers)`,
+          ac.ceiling.rps,
+          mixed.ceiling.rps,
+          'req/s',
+          'within 10%',
+          (r) => (r === null ? null : r >= 0.9 && r <= 1.1),
+        );
       }
     } finally {
       await ceiling.stop();
     }
-    row(`1. ${shape.name} first pass (answers computed by reader threads), requests/s (autocannon)`, cold.rps, mixed.ceiling.rps, 'req/s', 'reported', () => null);
+    row(
+      `1. ${shape.name} first pass (answers computed by reader threads), requests/s (autocannon)`,
+      cold.rps,
+      mixed.ceiling.rps,
+      'req/s',
+      'reported',
+      () => null,
+    );
     if (shape === LARGE) {
       for (const [name, routePathList] of routePaths(doc)) await routeThroughput(broker, name, routePathList);
       await readsWithWrites(broker, doc, paths, mixed.ceiling.rps);
       await propagation(broker, doc);
       await pollRound(broker);
-      row('5. Large peak resident memory, all threads', broker.peakRss() / 2 ** 20, null, 'MiB', '<= 400 MiB', (_r, v) => v <= 400);
+      row(
+        '5. Large peak resident memory, all threads',
+        broker.peakRss() / 2 ** 20,
+        null,
+        'MiB',
+        '<= 400 MiB',
+        (_r, v) => v <= 400,
+      );
     }
   } finally {
     await broker.stop();
@@ -170,10 +206,20 @@ async function readThroughput(shape: FleetShape): Promise<void> {
 }
 
 function readRows(label: string, r: { broker: LoadResult; ceiling: LoadResult }, generator: string): void {
-  if (r.broker.errors || r.broker.non2xx) notes.push(`${label} (${generator}): ${r.broker.errors} errors, ${r.broker.non2xx} non-2xx`);
-  row(`1. ${label}, requests/s (${generator})`, r.broker.rps, r.ceiling.rps, 'req/s', '>= 0.9 of ceiling', (ratio) => (ratio === null ? null : ratio >= 0.9));
+  if (r.broker.errors || r.broker.non2xx)
+    notes.push(`${label} (${generator}): ${r.broker.errors} errors, ${r.broker.non2xx} non-2xx`);
+  row(`1. ${label}, requests/s (${generator})`, r.broker.rps, r.ceiling.rps, 'req/s', '>= 0.9 of ceiling', (ratio) =>
+    ratio === null ? null : ratio >= 0.9,
+  );
   row(`1. ${label}, p99 latency (${generator})`, r.broker.p99, r.ceiling.p99, 'ms', 'reported', () => null);
-  row(`1. ${label}, server CPU per 1,000 requests (${generator})`, r.broker.cpuMsPer1k, r.ceiling.cpuMsPer1k, 'ms', 'reported', () => null);
+  row(
+    `1. ${label}, server CPU per 1,000 requests (${generator})`,
+    r.broker.cpuMsPer1k,
+    r.ceiling.cpuMsPer1k,
+    'ms',
+    'reported',
+    () => null,
+  );
 }
 
 /** One cached read route against a bare server answering a body of the route's median size. */
@@ -218,7 +264,12 @@ async function histogramP99(port: number, metric: string, routes: readonly strin
   return NaN;
 }
 
-async function readsWithWrites(broker: Child, doc: ReturnType<typeof storeToDocument>, paths: readonly string[], ceilingRps: number): Promise<void> {
+async function readsWithWrites(
+  broker: Child,
+  doc: ReturnType<typeof storeToDocument>,
+  paths: readonly string[],
+  ceilingRps: number,
+): Promise<void> {
   console.log('\n[2] reads with 20 failure reports/s and 1 cluster change/s');
   const client = new HttpClient(broker.port, 4);
   const addresses = Object.keys(doc.all_proxies);
@@ -239,7 +290,11 @@ async function readsWithWrites(broker: Child, doc: ReturnType<typeof storeToDocu
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       if (stop) break;
       if (n % 20 === 19) {
-        await write('PATCH', `/api/v2/clusters/config/${clusterNameOf(n % 1000)}`, JSON.stringify({ compression_strategy: n % 40 < 20 ? 'allow_all' : 'disabled' }));
+        await write(
+          'PATCH',
+          `/api/v2/clusters/config/${clusterNameOf(n % 1000)}`,
+          JSON.stringify({ compression_strategy: n % 40 < 20 ? 'allow_all' : 'disabled' }),
+        );
       } else {
         await write('POST', `/api/v2/failures/${addresses[n % addresses.length]}/bench-reporter`);
       }
@@ -251,11 +306,49 @@ async function readsWithWrites(broker: Child, doc: ReturnType<typeof storeToDocu
   stop = true;
   await writer;
   client.close();
-  row(`2. Large reads during writes, requests/s (${HAS_WRK ? 'wrk' : 'autocannon'})`, measured.rps, ceilingRps, 'req/s', '>= 0.85 of ceiling', (r) => (r === null ? null : r >= 0.85));
-  row('2. Large write p99 latency during reads, seen by the client', quantile(latencies, 0.99), null, 'ms', '<= 5 ms', (_r, v) => v <= 5);
-  row('2. Large write p99 latency during reads, in the broker (histogram bucket bound)', await histogramP99(broker.port, 'http_request_duration_seconds', ['/api/v2/failures/:address/:reporter', '/api/v2/clusters/config/:name']), null, 'ms', 'reported', () => null);
-  row('2. ... of which the owner-thread round trip, p99 (histogram bucket bound)', await histogramP99(broker.port, 'owner_roundtrip_seconds', null), null, 'ms', 'reported', () => null);
-  row('2. Large write median latency during reads, seen by the client', median(latencies), null, 'ms', 'reported', () => null);
+  row(
+    `2. Large reads during writes, requests/s (${HAS_WRK ? 'wrk' : 'autocannon'})`,
+    measured.rps,
+    ceilingRps,
+    'req/s',
+    '>= 0.85 of ceiling',
+    (r) => (r === null ? null : r >= 0.85),
+  );
+  row(
+    '2. Large write p99 latency during reads, seen by the client',
+    quantile(latencies, 0.99),
+    null,
+    'ms',
+    '<= 5 ms',
+    (_r, v) => v <= 5,
+  );
+  row(
+    '2. Large write p99 latency during reads, in the broker (histogram bucket bound)',
+    await histogramP99(broker.port, 'http_request_duration_seconds', [
+      '/api/v2/failures/:address/:reporter',
+      '/api/v2/clusters/config/:name',
+    ]),
+    null,
+    'ms',
+    'reported',
+    () => null,
+  );
+  row(
+    '2. ... of which the owner-thread round trip, p99 (histogram bucket bound)',
+    await histogramP99(broker.port, 'owner_roundtrip_seconds', null),
+    null,
+    'ms',
+    'reported',
+    () => null,
+  );
+  row(
+    '2. Large write median latency during reads, seen by the client',
+    median(latencies),
+    null,
+    'ms',
+    'reported',
+    () => null,
+  );
   notes.push(`reads-with-writes: ${latencies.length} writes sent`);
 }
 
@@ -269,7 +362,8 @@ async function propagation(broker: Child, doc: ReturnType<typeof storeToDocument
   // per core beyond the first), all at once: the generation counts as
   // served when every one of them saw it.
   const readers = Math.max(1, availableParallelism() - 1);
-  const readAll = (name: string) => Promise.all(Array.from({ length: readers + 1 }, () => client.get(`/api/v2/clusters/meta/${name}`)));
+  const readAll = (name: string) =>
+    Promise.all(Array.from({ length: readers + 1 }, () => client.get(`/api/v2/clusters/meta/${name}`)));
   for (let i = 0; i < 300; i++) {
     const name = names[(i * 7) % names.length]!;
     const strategy = i % 2 === 0 ? 'set_get_only' : 'allow_all';
@@ -277,17 +371,36 @@ async function propagation(broker: Child, doc: ReturnType<typeof storeToDocument
     const before = performance.now();
     await readAll(names[(i * 7 + 1) % names.length]!);
     unchanged.push(performance.now() - before);
-    await client.request('PATCH', `/api/v2/clusters/config/${name}`, JSON.stringify({ compression_strategy: strategy }));
+    await client.request(
+      'PATCH',
+      `/api/v2/clusters/config/${name}`,
+      JSON.stringify({ compression_strategy: strategy }),
+    );
     const answered = performance.now();
     const reads = await readAll(name);
     delays.push(performance.now() - answered);
     for (const r of reads) {
-      if (!r.body.includes(`"compression_strategy":"${strategy}"`)) throw new Error('a read after a write did not see it');
+      if (!r.body.includes(`"compression_strategy":"${strategy}"`))
+        throw new Error('a read after a write did not see it');
     }
   }
   client.close();
-  row(`4. Large write answer -> ${readers + 1} concurrent reads see the new generation, p99`, quantile(delays, 0.99), quantile(unchanged, 0.99), 'ms', '<= 5 ms', (_r, v) => v <= 5);
-  row(`4. Large write answer -> ${readers + 1} concurrent reads see the new generation, median`, median(delays), median(unchanged), 'ms', 'reported', () => null);
+  row(
+    `4. Large write answer -> ${readers + 1} concurrent reads see the new generation, p99`,
+    quantile(delays, 0.99),
+    quantile(unchanged, 0.99),
+    'ms',
+    '<= 5 ms',
+    (_r, v) => v <= 5,
+  );
+  row(
+    `4. Large write answer -> ${readers + 1} concurrent reads see the new generation, median`,
+    median(delays),
+    median(unchanged),
+    'ms',
+    'reported',
+    () => null,
+  );
 }
 
 async function pollRound(broker: Child): Promise<void> {
@@ -304,19 +417,33 @@ async function pollRound(broker: Child): Promise<void> {
     const pageSize = 100;
     const names: string[] = [];
     for (let offset = 0; ; offset += pageSize) {
-      const page = (JSON.parse(await c.get(`/api/v2/clusters/names?offset=${offset}&limit=${pageSize}`)) as { names: string[] }).names;
+      const page = (
+        JSON.parse(await c.get(`/api/v2/clusters/names?offset=${offset}&limit=${pageSize}`)) as { names: string[] }
+      ).names;
       names.push(...page);
       if (page.length < pageSize) break;
     }
     const addresses: string[] = [];
     for (let offset = 0; ; offset += pageSize) {
-      const page = (JSON.parse(await c.get(`/api/v2/proxies/addresses?offset=${offset}&limit=${pageSize}`)) as { addresses: string[] }).addresses;
+      const page = (
+        JSON.parse(await c.get(`/api/v2/proxies/addresses?offset=${offset}&limit=${pageSize}`)) as {
+          addresses: string[];
+        }
+      ).addresses;
       addresses.push(...page);
       if (page.length < pageSize) break;
     }
-    const metas = [...names.map((n) => `/api/v2/clusters/meta/${n}`), ...addresses.map((a) => `/api/v2/proxies/meta/${a}`), '/api/v2/failures', '/api/v2/proxies/failed/addresses'];
+    const metas = [
+      ...names.map((n) => `/api/v2/clusters/meta/${n}`),
+      ...addresses.map((a) => `/api/v2/proxies/meta/${a}`),
+      '/api/v2/failures',
+      '/api/v2/proxies/failed/addresses',
+    ];
     await runAll(metas, 32, async (p) => void (await c.get(p)));
-    return { ms: performance.now() - started, requests: metas.length + names.length / pageSize + addresses.length / pageSize };
+    return {
+      ms: performance.now() - started,
+      requests: metas.length + names.length / pageSize + addresses.length / pageSize,
+    };
   };
   await round({ get }); // records the bodies for the replay server and warms up
   const dir = join(tmpdir(), `metabroker-bench-${process.pid}`);
@@ -342,35 +469,75 @@ async function pollRound(broker: Child): Promise<void> {
     baseClient.close();
     await replay.stop();
   }
-  row(`3. Large full poll round (${Math.round(requests)} requests), wall time`, median(brokerTimes), median(baseTimes), 'ms', '<= 1.1x ceiling', (r) => (r === null ? null : r <= 1.1));
+  row(
+    `3. Large full poll round (${Math.round(requests)} requests), wall time`,
+    median(brokerTimes),
+    median(baseTimes),
+    'ms',
+    '<= 1.1x ceiling',
+    (r) => (r === null ? null : r <= 1.1),
+  );
 }
 
 async function main(): Promise<void> {
   const started = performance.now();
-  console.log(HAS_WRK ? `wrk: ${WRK} (cross-check)` : 'wrk: not installed (apt-get install wrk); autocannon figures only');
+  console.log(
+    HAS_WRK ? `wrk: ${WRK} (cross-check)` : 'wrk: not installed (apt-get install wrk); autocannon figures only',
+  );
   console.log('[0] domain cost, in process');
   for (const f of runApplyBench()) {
-    row(`0. ${f.label}, median`, f.medianMs, null, 'ms', f.label.startsWith('create') ? '< 1 ms' : 'reported', (_r, v) => (f.label.startsWith('create') ? v < 1 : null));
+    row(
+      `0. ${f.label}, median`,
+      f.medianMs,
+      null,
+      'ms',
+      f.label.startsWith('create') ? '< 1 ms' : 'reported',
+      (_r, v) => (f.label.startsWith('create') ? v < 1 : null),
+    );
   }
   await readThroughput(SMALL);
   await readThroughput(LARGE);
   console.log('\n[6] a poller while abusive clients hold connections');
   const abuse = await runAbuseBench();
-  row(`6. poller p99 with ${abuse.idleConnections} idle, ${abuse.slowClients} slow and ${abuse.vanished} vanishing clients`, abuse.abusedP99Ms, abuse.quietP99Ms, 'ms', '<= 2x quiet', (r) => (r === null ? null : r <= 2));
+  row(
+    `6. poller p99 with ${abuse.idleConnections} idle, ${abuse.slowClients} slow and ${abuse.vanished} vanishing clients`,
+    abuse.abusedP99Ms,
+    abuse.quietP99Ms,
+    'ms',
+    '<= 2x quiet',
+    (r) => (r === null ? null : r <= 2),
+  );
 
   const table = [
     '| figure | value | baseline | ratio | target | met |',
     '|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.figure} | ${fmt(r.value)} ${r.unit} | ${r.baseline === null ? '' : `${fmt(r.baseline)} ${r.unit}`} | ${r.ratio === null ? '' : r.ratio.toFixed(3)} | ${r.target} | ${r.met === null ? '' : r.met ? 'yes' : 'NO'} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.figure} | ${fmt(r.value)} ${r.unit} | ${r.baseline === null ? '' : `${fmt(r.baseline)} ${r.unit}`} | ${r.ratio === null ? '' : r.ratio.toFixed(3)} | ${r.target} | ${r.met === null ? '' : r.met ? 'yes' : 'NO'} |`,
+    ),
   ].join('\n');
-  const meta = { date: new Date().toISOString(), node: process.version, cores: availableParallelism(), seconds: DURATION, rounds: ROUNDS, connections: CONNECTIONS, autocannonWorkers: WORKERS, wrk: HAS_WRK, wallSeconds: (performance.now() - started) / 1000 };
+  const meta = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cores: availableParallelism(),
+    seconds: DURATION,
+    rounds: ROUNDS,
+    connections: CONNECTIONS,
+    autocannonWorkers: WORKERS,
+    wrk: HAS_WRK,
+    wallSeconds: (performance.now() - started) / 1000,
+  };
   const resultsDir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify({ meta, rows, notes }, null, 2) + '\n');
-  const generators = `autocannon with ${WORKERS} worker threads; ${HAS_WRK ? `wrk (${WRK}, one thread) as the cross-check` : 'wrk is not installed: no cross-check'}`;
+  const crossCheck = HAS_WRK ? `wrk (${WRK}, one thread) as the cross-check` : 'wrk is not installed: no cross-check';
+  const generators = `autocannon with ${WORKERS} worker threads; ${crossCheck}`;
   writeFileSync(
     join(resultsDir, 'latest.md'),
-    `# make bench, ${meta.date}\n\nNode ${meta.node}, ${availableParallelism()} cores, ${CONNECTIONS} connections, ${DURATION} s per load, ${ROUNDS} rounds, wall ${meta.wallSeconds.toFixed(0)} s.\nGenerators: ${generators}.\n\n${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`,
+    `# make bench, ${meta.date}\n\n` +
+      `Node ${meta.node}, ${availableParallelism()} cores, ${CONNECTIONS} connections, ${DURATION} s per load, ` +
+      `${ROUNDS} rounds, wall ${meta.wallSeconds.toFixed(0)} s.\nGenerators: ${generators}.\n\n` +
+      `${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`,
   );
   console.log(`\n${table}\n`);
   for (const n of notes) console.log(`note: ${n}`);

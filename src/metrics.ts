@@ -14,7 +14,9 @@ interface Exposed {
 }
 
 // Reads are served in well under a millisecond; writes that persist take longer.
-const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const LATENCY_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
 const FILE_WRITE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export interface MetricsOptions {
@@ -140,7 +142,12 @@ export class BrokerMetrics {
     this.fileWriteFailures.inc();
   }
 
-  observeCommand(timings: { readonly kind: string; readonly applyMs: number; readonly persistMs: number; readonly publishMs: number }): void {
+  observeCommand(timings: {
+    readonly kind: string;
+    readonly applyMs: number;
+    readonly persistMs: number;
+    readonly publishMs: number;
+  }): void {
     this.commandDuration.observe({ kind: timings.kind, phase: 'apply' }, timings.applyMs / 1000);
     this.commandDuration.observe({ kind: timings.kind, phase: 'persist' }, timings.persistMs / 1000);
     this.commandDuration.observe({ kind: timings.kind, phase: 'publish' }, timings.publishMs / 1000);
@@ -241,12 +248,19 @@ export class RequestMetrics {
     aggregator: 'sum',
     get: async (): Promise<Exposed> => {
       // Statuses are one label set in the histogram, as before: merge them.
-      const merged = new Map<string, { route: string; method: string; sum: number; count: number; buckets: Float64Array }>();
+      const merged = new Map<
+        string,
+        { route: string; method: string; sum: number; count: number; buckets: Float64Array }
+      >();
       for (const s of this.all.values()) {
         if (s.count === 0) continue;
         const key = `${s.method} ${s.route}`;
         let m = merged.get(key);
-        if (!m) merged.set(key, (m = { route: s.route, method: s.method, sum: 0, count: 0, buckets: new Float64Array(s.buckets.length) }));
+        if (!m)
+          merged.set(
+            key,
+            (m = { route: s.route, method: s.method, sum: 0, count: 0, buckets: new Float64Array(s.buckets.length) }),
+          );
         m.sum += s.sum;
         m.count += s.count;
         for (let i = 0; i < s.buckets.length; i++) m.buckets[i]! += s.buckets[i]!;

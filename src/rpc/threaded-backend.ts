@@ -166,7 +166,10 @@ export class ThreadedBackend implements Backend {
       debug: options.debug,
       etcd: options.etcd,
     };
-    const owner = new Worker(new URL('../../workers/owner.js', import.meta.url), { workerData: ownerOptions, transferList: [channel.port2] });
+    const owner = new Worker(new URL('../../workers/owner.js', import.meta.url), {
+      workerData: ownerOptions,
+      transferList: [channel.port2],
+    });
     let ready = { generation: 0, globalEpoch: 0 };
     await new Promise<void>((resolve, reject) => {
       const onMessage = (m: OwnerOutbound) => {
@@ -267,7 +270,8 @@ export class ThreadedBackend implements Backend {
         if (this.failuresKey !== null && this.failuresKey !== key) this.cache.delete(this.failuresKey);
         this.failuresKey = key;
       }
-      const entry: CacheEntry = { generation: reply.generation, bytes: Buffer.from(reply.body), deps: reply.deps, checked: -1 };
+      const bytes = Buffer.from(reply.body);
+      const entry: CacheEntry = { generation: reply.generation, bytes, deps: reply.deps, checked: -1 };
       if (reply.epochTemplate) entry.around = splitAtEpoch(reply.body);
       this.cache.set(key, entry);
     }

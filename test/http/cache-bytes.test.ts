@@ -26,13 +26,23 @@ const nodes = fc.constantFrom(2, 4, 6);
 const write: fc.Arbitrary<Write> = fc.oneof(
   proxy.map((p): Write => {
     const [host, port] = p.split(':') as [string, string];
-    return { method: 'POST', path: '/proxies/meta', body: { proxy_address: p, nodes: [`${host}:6${port}`, `${host}:7${port}`] } };
+    return {
+      method: 'POST',
+      path: '/proxies/meta',
+      body: { proxy_address: p, nodes: [`${host}:6${port}`, `${host}:7${port}`] },
+    };
   }),
   proxy.map((p): Write => ({ method: 'DELETE', path: `/proxies/meta/${p}` })),
-  fc.tuple(cluster, nodes).map(([c, n]): Write => ({ method: 'POST', path: `/clusters/meta/${c}`, body: { node_number: n } })),
+  fc
+    .tuple(cluster, nodes)
+    .map(([c, n]): Write => ({ method: 'POST', path: `/clusters/meta/${c}`, body: { node_number: n } })),
   cluster.map((c): Write => ({ method: 'DELETE', path: `/clusters/meta/${c}` })),
-  fc.tuple(cluster, nodes).map(([c, n]): Write => ({ method: 'PATCH', path: `/clusters/nodes/${c}`, body: { node_number: n } })),
-  fc.tuple(cluster, nodes).map(([c, n]): Write => ({ method: 'PUT', path: `/clusters/nodes/${c}`, body: { cluster_node_number: n } })),
+  fc
+    .tuple(cluster, nodes)
+    .map(([c, n]): Write => ({ method: 'PATCH', path: `/clusters/nodes/${c}`, body: { node_number: n } })),
+  fc
+    .tuple(cluster, nodes)
+    .map(([c, n]): Write => ({ method: 'PUT', path: `/clusters/nodes/${c}`, body: { cluster_node_number: n } })),
   cluster.map((c): Write => ({ method: 'DELETE', path: `/clusters/free_nodes/${c}` })),
   fc.tuple(cluster, nodes).map(([c, n]): Write => ({ method: 'POST', path: `/clusters/migrations/shrink/${c}/${n}` })),
   cluster.map((c): Write => ({ method: 'POST', path: `/clusters/migrations/expand/${c}` })),
@@ -40,11 +50,34 @@ const write: fc.Arbitrary<Write> = fc.oneof(
     .tuple(cluster, fc.constantFrom('allow_all', 'set_get_only', 'disabled'))
     .map(([c, s]): Write => ({ method: 'PATCH', path: `/clusters/config/${c}`, body: { compression_strategy: s } })),
   cluster.map((c): Write => ({ method: 'PUT', path: `/clusters/balance/${c}` })),
-  fc.tuple(proxy, fc.constantFrom('r1', 'r2')).map(([p, r]): Write => ({ method: 'POST', path: `/failures/${p}/${r}` })),
+  fc
+    .tuple(proxy, fc.constantFrom('r1', 'r2'))
+    .map(([p, r]): Write => ({ method: 'POST', path: `/failures/${p}/${r}` })),
   proxy.map((p): Write => ({ method: 'POST', path: `/proxies/failover/${p}` })),
   fc.integer({ min: 0, max: 60 }).map((e): Write => ({ method: 'PUT', path: `/epoch/${e}` })),
   fc.constant<Write>({ method: 'PUT', path: '/epoch/recovery' }),
-  cluster.map((c): Write => ({ method: 'PUT', path: '/clusters/migrations', body: { cluster_name: c, slot_range: { start: 0, end: 100, tag: { Migrating: { epoch: 1, src_proxy_address: PROXIES[0], src_node_address: 'x', dst_proxy_address: PROXIES[1], dst_node_address: 'y' } } } } })),
+  cluster.map(
+    (c): Write => ({
+      method: 'PUT',
+      path: '/clusters/migrations',
+      body: {
+        cluster_name: c,
+        slot_range: {
+          start: 0,
+          end: 100,
+          tag: {
+            Migrating: {
+              epoch: 1,
+              src_proxy_address: PROXIES[0],
+              src_node_address: 'x',
+              dst_proxy_address: PROXIES[1],
+              dst_node_address: 'y',
+            },
+          },
+        },
+      },
+    }),
+  ),
   // A restore of the other broker's document: the whole store replaced.
   fc.constant<Write>({ method: 'RESTORE', path: '/metadata' }),
 );
@@ -67,7 +100,12 @@ function readPaths(): string[] {
   ];
 }
 
-async function raw(s: TestServer, method: string, path: string, body?: unknown): Promise<{ status: number; bytes: Buffer; type: string | null }> {
+async function raw(
+  s: TestServer,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; bytes: Buffer; type: string | null }> {
   const init: RequestInit = { method };
   if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
   const res = await fetch(s.api + path, init);
@@ -78,14 +116,18 @@ async function apply(s: TestServer, w: Write, document: string): Promise<{ statu
   return w.method === 'RESTORE' ? raw(s, 'PUT', w.path, document) : raw(s, w.method, w.path, w.body);
 }
 
-test('cached answers are byte-identical to freshly computed ones after every kind of write, on every read route', async (t) => {
+test('cached answers are byte-identical to fresh ones after every kind of write, on every read route', async (t) => {
   const cached = await startThreadedTestServer();
   const fresh = await startTestServer();
   t.after(() => Promise.all([cached.close(), fresh.close()]));
   for (const s of [cached, fresh]) {
     for (const p of PROXIES.slice(0, 6)) {
       const [host, port] = p.split(':') as [string, string];
-      assert.equal((await raw(s, 'POST', '/proxies/meta', { proxy_address: p, nodes: [`${host}:6${port}`, `${host}:7${port}`] })).status, 200);
+      assert.equal(
+        (await raw(s, 'POST', '/proxies/meta', { proxy_address: p, nodes: [`${host}:6${port}`, `${host}:7${port}`] }))
+          .status,
+        200,
+      );
     }
     assert.equal((await raw(s, 'POST', '/clusters/meta/c1', { node_number: 4 })).status, 200);
   }
@@ -108,10 +150,14 @@ test('cached answers are byte-identical to freshly computed ones after every kin
             let expected = await raw(fresh, 'GET', path);
             let got = await raw(cached, 'GET', path);
             // The failure list depends on the second; compare within one.
-            if (path === '/failures' && !expected.bytes.equals(got.bytes)) [expected, got] = [await raw(fresh, 'GET', path), await raw(cached, 'GET', path)];
+            if (path === '/failures' && !expected.bytes.equals(got.bytes))
+              [expected, got] = [await raw(fresh, 'GET', path), await raw(cached, 'GET', path)];
             assert.equal(got.status, expected.status, `GET ${path} after ${w.method} ${w.path}`);
             assert.equal(got.type, expected.type, `GET ${path} content type`);
-            assert.ok(got.bytes.equals(expected.bytes), `GET ${path} after ${w.method} ${w.path}:\n${got.bytes}\n!=\n${expected.bytes}`);
+            assert.ok(
+              got.bytes.equals(expected.bytes),
+              `GET ${path} after ${w.method} ${w.path}:\n${got.bytes}\n!=\n${expected.bytes}`,
+            );
           }
         }
       }

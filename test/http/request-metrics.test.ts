@@ -19,7 +19,8 @@ function sample(text: string, name: string, labels: Record<string, string>): num
     const body = line.slice(name.length + 1, line.lastIndexOf('}'));
     const found = Object.fromEntries([...body.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
     const keys = Object.keys(found);
-    if (keys.length === Object.keys(labels).length && keys.every((k) => found[k] === labels[k])) return Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (keys.length === Object.keys(labels).length && keys.every((k) => found[k] === labels[k]))
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return null;
 }
@@ -49,7 +50,10 @@ test('request metrics: counts and latency histograms per route and status match 
     expected.set(key, (expected.get(key) ?? 0) + n);
   };
   for (let i = 1; i <= 4; i++) {
-    await expect(1, '/api/v2/proxies/meta', 'POST', 200, '/proxies/meta', { proxy_address: `127.0.0.${i}:7000`, nodes: [`127.0.0.${i}:6000`, `127.0.0.${i}:6001`] });
+    await expect(1, '/api/v2/proxies/meta', 'POST', 200, '/proxies/meta', {
+      proxy_address: `127.0.0.${i}:7000`,
+      nodes: [`127.0.0.${i}:6000`, `127.0.0.${i}:6001`],
+    });
   }
   await expect(1, '/api/v2/clusters/meta/:name', 'POST', 200, '/clusters/meta/c1', { node_number: 4 });
   await expect(2, '/api/v2/clusters/meta/:name', 'POST', 409, '/clusters/meta/c1', { node_number: 4 });
@@ -85,7 +89,11 @@ test('request metrics: counts and latency histograms per route and status match 
     // Buckets are cumulative, never above the count.
     let previous = 0;
     for (const line of text.split('\n')) {
-      if (!line.startsWith('http_request_duration_seconds_bucket{') || !line.includes(`route="${route}",method="${method}"`)) continue;
+      if (
+        !line.startsWith('http_request_duration_seconds_bucket{') ||
+        !line.includes(`route="${route}",method="${method}"`)
+      )
+        continue;
       const value = Number(line.slice(line.lastIndexOf(' ') + 1));
       assert.ok(value >= previous && value <= n, line);
       previous = value;
