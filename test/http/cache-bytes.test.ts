@@ -114,7 +114,7 @@ async function apply(s: TestServer, w: Write, document: string): Promise<{ statu
   return w.method === 'RESTORE' ? raw(s, 'PUT', w.path, document) : raw(s, w.method, w.path, w.body);
 }
 
-test('cached answers are byte-identical to freshly computed ones after every kind of write, on every read route', async (t) => {
+test('cached answers are byte-identical to fresh ones after every kind of write, on every read route', async (t) => {
   const cached = await startThreadedTestServer();
   const fresh = await startTestServer();
   t.after(() => Promise.all([cached.close(), fresh.close()]));
