@@ -11,36 +11,15 @@
  */
 import { fileURLToPath } from 'node:url';
 import { checkMetadata } from '../src/domain/check.js';
-import { META_VERSION } from '../src/domain/constants.js';
 import { storeFromDocument } from '../src/domain/store.js';
-import { manyMigrations } from '../test/helpers/documents.js';
+import { freeProxiesDocument, manyMigrations } from '../test/helpers/documents.js';
 import { startBroker } from './processes.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A valid document of about `mib` MiB: free proxies, about 160 bytes each. */
+/** A valid document of about `mib` MiB: free proxies, about 150 bytes each. */
 export function restoreDocument(mib: number): Buffer {
-  const n = Math.floor((mib * 1024 * 1024) / 151);
-  const proxies: Record<string, unknown> = {};
-  for (let i = 0; i < n; i++) {
-    const address = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:${7000 + (i >> 24)}`;
-    proxies[address] = {
-      proxy_address: address,
-      node_addresses: [`${address}-a`, `${address}-b`],
-      host: `host${i % 97}`,
-      cluster: null,
-    };
-  }
-  return Buffer.from(
-    JSON.stringify({
-      version: META_VERSION,
-      global_epoch: 1,
-      clusters: {},
-      all_proxies: proxies,
-      failed_proxies: [],
-      failures: {},
-    }),
-  );
+  return freeProxiesDocument(Math.floor((mib * 1024 * 1024) / 151));
 }
 
 export interface BoundedBenchResult {

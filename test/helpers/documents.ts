@@ -109,3 +109,26 @@ export function manyMigrations(n: number): MetaDocument {
   chunks[1] = { ...chunks[1]!, stable_slots: [one(16382), one(16383)], migrating_slots: [into.reverse(), []] };
   return doc;
 }
+
+/** The bytes of a valid document holding `count` free proxies, about 150 bytes each: a large restore. */
+export function freeProxiesDocument(count: number): Buffer {
+  const proxies: Record<string, unknown> = {};
+  for (let i = 0; i < count; i++) {
+    const address = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:${7000 + (i >> 24)}`;
+    proxies[address] = {
+      proxy_address: address,
+      node_addresses: [`${address}-a`, `${address}-b`],
+      host: `host${i % 97}`,
+      cluster: null,
+    };
+  }
+  const document = {
+    version: META_VERSION,
+    global_epoch: 1,
+    clusters: {},
+    all_proxies: proxies,
+    failed_proxies: [],
+    failures: {},
+  };
+  return Buffer.from(JSON.stringify(document));
+}

@@ -9,33 +9,10 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import { META_VERSION } from '../../src/domain/constants.js';
+import { freeProxiesDocument } from '../helpers/documents.js';
 import { addProxies, call, ok, okJson, proxyAddr, startThreadedTestServer } from '../helpers/http.js';
 import type { TestServer } from '../helpers/http.js';
 import { requestBytes } from '../helpers/raw-http.js';
-
-/** A valid document with `n` free proxies: about 150 bytes each. */
-function bigDocument(n: number): Buffer {
-  const proxies: Record<string, unknown> = {};
-  for (let i = 0; i < n; i++) {
-    const address = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:7000`;
-    proxies[address] = {
-      proxy_address: address,
-      node_addresses: [`${address}-a`, `${address}-b`],
-      host: `host${i % 97}`,
-      cluster: null,
-    };
-  }
-  return Buffer.from(
-    JSON.stringify({
-      version: META_VERSION,
-      global_epoch: 1,
-      clusters: {},
-      all_proxies: proxies,
-      failed_proxies: [],
-      failures: {},
-    }),
-  );
-}
 
 /**
  * Opens a connection and sends the head and the first `sent` bytes of
@@ -95,7 +72,7 @@ async function longestGap(s: TestServer, until: Promise<unknown>): Promise<numbe
 test('a 40 MB restore is parsed and checked off the HTTP thread: a parallel client is never held up for long', async (t) => {
   const s = await startThreadedTestServer();
   t.after(() => s.close());
-  const body = bigDocument(270_000);
+  const body = freeProxiesDocument(270_000);
   assert.ok(body.length > 38e6, `${body.length} bytes`);
   const restore = fetch(`${s.api}/metadata`, { method: 'PUT', body });
   const slowest = await longestGap(s, restore);

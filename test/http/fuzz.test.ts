@@ -6,7 +6,7 @@
  *
  * For every request: no 5xx; every non-2xx answer is JSON with an `error`
  * code; a rejected write leaves GET /metadata byte-identical. Accepted
- * writes may change the state (the baseline moves); the seed state is put
+ * writes may change the state (the baseline moves); the starting state is put
  * back every RESEED cases so that routes keep real targets, after checking
  * that the state reached can be written back with PUT /metadata.
  *
@@ -562,7 +562,7 @@ function routeCase(): fc.Arbitrary<Case> {
 
 /**
  * Cases that run first in every run, so that each kind of edge is met
- * whatever the seed; the random cases follow.
+ * whatever the random draw; the random cases follow.
  */
 const EXAMPLES: readonly Case[] = [
   {
@@ -937,7 +937,7 @@ test(
     const seed_ = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
     t.diagnostic(`fast-check seed ${seed_} (FUZZ_SEED=${seed_} replays this run)`);
 
-    /** The state reached must be restorable from its own document; then the seed state is put back. */
+    /** The state reached must be restorable from its own document; then the starting state is put back. */
     const writeBackAndReseed = async () => {
       const own = await put(METADATA, live.baseline);
       // Also past 2^52: writes after an epoch forced to the cap go beyond it, and the broker must
@@ -946,7 +946,7 @@ test(
       assert.equal(own?.status, 200, `the document of the state reached restores: ${own?.status} ${own?.text}`);
       assert.equal((await get(METADATA)).text, live.baseline, 'restoring its own document changes nothing');
       const reset = await put(METADATA, seedDocument);
-      assert.equal(reset?.status, 200, `the seed document restores: ${reset?.text}`);
+      assert.equal(reset?.status, 200, `the starting document restores: ${reset?.text}`);
       live.baseline = (await get(METADATA)).text;
     };
 

