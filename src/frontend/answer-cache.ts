@@ -5,24 +5,39 @@
  * view, which changes with every write's global epoch, is re-stamped with
  * the newest epoch instead of being recomputed by a reader.
  */
+import type { CachedAnswer } from '../rpc/backend.js';
 import type { ChangeSummary, QueryRequest, ReaderReply } from '../rpc/messages.js';
 import { queryCacheKey } from '../service/queries.js';
 
 /**
  * A cached answer, held as the bytes written to the wire: encoding a string
- * per request costs more than everything else on the cached path.
+ * per request costs more than everything else on the cached path. One
+ * entry object stays in place per key while the key is kept, so that a
+ * caller may hold it and ask fresh() again later without a key look-up.
  */
-export interface CacheEntry {
+export interface CacheEntry extends CachedAnswer {
   generation: number;
   bytes: Buffer;
-  readonly deps: readonly string[];
+  deps: readonly string[];
   /** For epoch templates: the bytes around its epoch number. */
-  around?: readonly [Buffer, Buffer];
+  around?: readonly [Buffer, Buffer] | undefined;
   /**
    * The change count at which this entry was last found fresh: while no
    * change arrives, it is fresh without looking at its dependencies.
    */
   checked: number;
+  /** Dropped from the cache: never fresh again. */
+  dropped: boolean;
+}
+
+const NOTHING = Buffer.alloc(0);
+
+/** Marks an entry no longer kept, for whoever still holds it, and lets its bytes go. */
+function retire(entry: CacheEntry): void {
+  entry.dropped = true;
+  // No change count is -1: the next fresh() looks at `dropped`.
+  entry.checked = -1;
+  entry.bytes = NOTHING;
 }
 
 type Freshness = 'fresh' | 'epochOnly' | 'stale';
@@ -84,8 +99,13 @@ export class AnswerCache {
   /** A fresh answer under `key`, re-stamped if only the global epoch moved; null if none. */
   lookup(key: string): CacheEntry | null {
     const hit = this.entries.get(key);
-    if (!hit) return null;
+    return hit === undefined ? null : this.fresh(hit);
+  }
+
+  /** The entry, re-stamped if only the global epoch moved, if it is still kept and fresh; else null. */
+  fresh(hit: CacheEntry): CacheEntry | null {
     if (hit.checked === this.changeCount) return hit;
+    if (hit.dropped) return null;
     const freshness = this.freshness(hit);
     if (freshness === 'stale') return null;
     if (freshness === 'epochOnly') {
@@ -103,20 +123,44 @@ export class AnswerCache {
   store(q: QueryRequest, key: string, reply: ReaderReply): void {
     // An empty body is never cached: cachedBytes() promises bytes to write.
     if (reply.deps === null || reply.body === '' || NO_SUCH_NAME.has(reply.body)) return;
-    if (this.entries.size >= this.maxEntries) this.entries.clear();
+    if (this.entries.size >= this.maxEntries) this.dropAll();
     if (q.name === 'failures') {
-      if (this.failuresKey !== null && this.failuresKey !== key) this.entries.delete(this.failuresKey);
+      if (this.failuresKey !== null && this.failuresKey !== key) this.drop(this.failuresKey);
       this.failuresKey = key;
     }
-    const entry: CacheEntry = {
-      generation: reply.generation,
-      bytes: Buffer.from(reply.body),
-      deps: reply.deps,
-      checked: -1,
-    };
+    const bytes = Buffer.from(reply.body);
     const around = reply.epochTemplate ? splitAtEpoch(reply.body) : undefined;
-    if (around) entry.around = around;
-    this.entries.set(key, entry);
+    const kept = this.entries.get(key);
+    if (kept === undefined) {
+      this.entries.set(key, {
+        cachedAnswer: true,
+        generation: reply.generation,
+        bytes,
+        deps: reply.deps,
+        around,
+        checked: -1,
+        dropped: false,
+      });
+      return;
+    }
+    // Updated in place: whoever holds this entry sees the new answer.
+    kept.generation = reply.generation;
+    kept.bytes = bytes;
+    kept.deps = reply.deps;
+    kept.around = around;
+    kept.checked = -1;
+  }
+
+  private drop(key: string): void {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return;
+    retire(entry);
+    this.entries.delete(key);
+  }
+
+  private dropAll(): void {
+    for (const entry of this.entries.values()) retire(entry);
+    this.entries.clear();
   }
 
   /** Marks what one generation changed; every answer depending on it is stale from now on. */
@@ -141,7 +185,7 @@ export class AnswerCache {
       mark('#full');
       // Every per-key mark is superseded by #full; drop them to bound memory.
       for (const k of [...this.changedAt.keys()]) if (!k.startsWith('#')) this.changedAt.delete(k);
-      this.entries.clear();
+      this.dropAll();
     }
   }
 

@@ -10,7 +10,7 @@
  * every read sent after a write's answer sees that write.
  */
 import type { Command } from '../domain/commands.js';
-import type { Backend } from '../rpc/backend.js';
+import type { Backend, CachedAnswer } from '../rpc/backend.js';
 import type {
   ChangeSummary,
   CommandReply,
@@ -23,6 +23,7 @@ import type {
 import { allocateSnapshotBuffers, kGeneration } from '../snapshot/layout.js';
 import type { SnapshotBuffers } from '../snapshot/layout.js';
 import { AnswerCache, cacheKey } from './answer-cache.js';
+import type { CacheEntry } from './answer-cache.js';
 import { OwnerClient } from './owner-client.js';
 import { ReaderPool } from './reader-pool.js';
 
@@ -142,10 +143,18 @@ export class ThreadedBackend implements Backend {
     return hit === null ? null : { generation: hit.generation, body: hit.bytes.toString('utf8') };
   }
 
+  cacheKey(q: QueryRequest): string | null {
+    return cacheKey(q);
+  }
+
+  cachedAnswer(key: string): CachedAnswer | null {
+    return this.cache.lookup(key);
+  }
+
   /** The bytes of a fresh cached answer, or null: what the front end writes as is. */
-  cachedBytes(q: QueryRequest): Uint8Array | null {
-    const key = cacheKey(q);
-    return key === null ? null : (this.cache.lookup(key)?.bytes ?? null);
+  freshBytes(answer: CachedAnswer): Uint8Array | null {
+    // Handles come from cachedAnswer() above: they are this cache's entries.
+    return this.cache.fresh(answer as CacheEntry)?.bytes ?? null;
   }
 
   async query(q: QueryRequest): Promise<QueryReply> {

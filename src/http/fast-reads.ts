@@ -7,12 +7,17 @@
  * Only open routes are served here: no token check on the hot path.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-js-unofficial';
+import type { CachedAnswer } from '../rpc/backend.js';
 import type { QueryRequest } from '../rpc/messages.js';
 import type { Route } from './routes.js';
 
 export interface FastReadOptions {
-  /** A fresh cached answer's bytes (never empty: every read answers a JSON body), or null. */
-  readonly cachedBytes: (q: QueryRequest) => Uint8Array | null;
+  /** The cache key of a read; null: its answer is never cached. */
+  readonly cacheKey: (q: QueryRequest) => string | null;
+  /** Where a fresh answer is cached under a key, or null. */
+  readonly cachedAnswer: (key: string) => CachedAnswer | null;
+  /** A cached answer's bytes while fresh (never empty: every read answers a JSON body), or null. */
+  readonly freshBytes: (answer: CachedAnswer) => Uint8Array | null;
   readonly stopping: () => boolean;
   /** Unix seconds, as the general handler's. */
   readonly now: () => number;
@@ -21,6 +26,14 @@ export interface FastReadOptions {
 }
 
 const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * Raw request texts remembered per route, and the longest kept: a poller
+ * asks for the same few thousand names every second. Cleared when full, so
+ * any number of distinct names costs bounded memory.
+ */
+const MAX_REMEMBERED = 1 << 18;
+const MAX_REMEMBERED_TEXT = 512;
 
 /** A raw path parameter decoded as the general handler would, or null where it would refuse it. */
 function decoded(raw: string): string | null {
@@ -49,7 +62,7 @@ function paramsOf(name: string): (value: string) => Record<string, string> {
 }
 
 export function registerFastReads(app: TemplatedApp, routes: readonly Route[], options: FastReadOptions): void {
-  const { cachedBytes, stopping, now } = options;
+  const { cacheKey, cachedAnswer, freshBytes, stopping, now } = options;
   for (const route of routes) {
     const read = route.read;
     if (route.method !== 'GET' || read === undefined || route.access !== 'open') continue;
@@ -59,7 +72,8 @@ export function registerFastReads(app: TemplatedApp, routes: readonly Route[], o
       .map((s) => s.slice(1));
     if (names.length > 1) continue;
     const params = names.length === 0 ? null : paramsOf(names[0]!);
-    // Only the reads that take the time (the failure list) ask for it.
+    // Only the reads that take the time (the failure list) ask for it; their
+    // key changes every second, so they are not remembered.
     const takesTime = read.length > 1;
     const done = options.answered(route);
     // One request at a time reaches this callback, and read() copies what
@@ -71,25 +85,44 @@ export function registerFastReads(app: TemplatedApp, routes: readonly Route[], o
         return current?.getQuery() ?? '';
       },
     };
-    app.get(route.pattern, (res: HttpResponse, req: HttpRequest) => {
-      const started = performance.now();
+    /** The cache key of a request, or null where the general handler must judge it. */
+    const keyOf = (req: HttpRequest): string | null => {
       if (params !== null) {
         const value = decoded(req.getParameter(0));
-        if (value === null) return void req.setYield(true);
+        if (value === null) return null;
         request.params = params(value);
       }
-      let bytes: Uint8Array | null = null;
-      if (!stopping()) {
-        current = req;
-        try {
-          bytes = cachedBytes(read(request, takesTime ? now() : 0));
-        } catch {
-          // Bad input: the general handler answers it properly.
-        } finally {
-          current = null;
+      current = req;
+      try {
+        return cacheKey(read(request, takesTime ? now() : 0));
+      } catch {
+        // Bad input: the general handler answers it properly.
+        return null;
+      } finally {
+        current = null;
+      }
+    };
+    // The raw text a route's answer depends on (its parameter, or its query
+    // string) -> where its answer is cached, for requests answered from the
+    // cache before: parsing, key building and the key look-up are skipped.
+    const remembered = new Map<string, CachedAnswer>();
+    app.get(route.pattern, (res: HttpResponse, req: HttpRequest) => {
+      const started = performance.now();
+      if (stopping()) return void req.setYield(true);
+      const raw = takesTime ? null : params !== null ? req.getParameter(0) : (req.getQuery() ?? '');
+      const known = raw === null ? undefined : remembered.get(raw);
+      let bytes = known === undefined ? null : freshBytes(known);
+      if (bytes === null) {
+        const key = keyOf(req);
+        const answer = key === null ? null : cachedAnswer(key);
+        if (answer === null) return void req.setYield(true);
+        bytes = freshBytes(answer);
+        if (bytes === null) return void req.setYield(true);
+        if (raw !== null && raw.length <= MAX_REMEMBERED_TEXT) {
+          if (remembered.size >= MAX_REMEMBERED) remembered.clear();
+          remembered.set(raw, answer);
         }
       }
-      if (bytes === null) return void req.setYield(true);
       // 200 OK is what uWS writes when no status is set.
       res.writeHeader('Content-Type', 'application/json');
       res.end(bytes);

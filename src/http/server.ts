@@ -233,10 +233,12 @@ export function startServer(options: ServerOptions): Promise<RunningServer> {
   };
 
   const app = uWS.App();
-  const cachedBytes = options.backend.cachedBytes?.bind(options.backend);
-  if (cachedBytes) {
+  const { backend } = options;
+  if (backend.cacheKey && backend.cachedAnswer && backend.freshBytes) {
     registerFastReads(app, ROUTES, {
-      cachedBytes,
+      cacheKey: backend.cacheKey.bind(backend),
+      cachedAnswer: backend.cachedAnswer.bind(backend),
+      freshBytes: backend.freshBytes.bind(backend),
       stopping: () => stopping,
       now: deps.now,
       answered: (route) => {

@@ -6,6 +6,11 @@
 import type { Command } from '../domain/commands.js';
 import type { CommandReply, QueryReply, QueryRequest } from './messages.js';
 
+/** A cached answer's place in a backend's cache; only the backend that made it can read it. */
+export interface CachedAnswer {
+  readonly cachedAnswer: true;
+}
+
 export interface Backend {
   /** Answers a read from a snapshot at least as new as `minGeneration`. */
   query(q: QueryRequest, minGeneration?: number): Promise<QueryReply>;
@@ -15,8 +20,19 @@ export interface Backend {
    * synchronously, with no promise or thread hop.
    */
   cached?(q: QueryRequest): QueryReply | null;
-  /** The same answer as cached(), as the bytes to write: encoded once per answer, not per request. */
-  cachedBytes?(q: QueryRequest): Uint8Array | null;
+  /** The key under which cachedBytes() finds q's answer; null: q's answer is never cached. */
+  cacheKey?(q: QueryRequest): string | null;
+  /**
+   * Where the answer cached under a key is kept, if a fresh one is: a
+   * handle the caller may keep and pass to freshBytes() on later requests
+   * for the same key, which then needs no key look-up.
+   */
+  cachedAnswer?(key: string): CachedAnswer | null;
+  /**
+   * The handle's answer as the bytes to write (encoded once per answer, not
+   * per request), or null once it is stale or no longer kept.
+   */
+  freshBytes?(answer: CachedAnswer): Uint8Array | null;
   /** Applies a write in arrival order. */
   command(cmd: Command): Promise<CommandReply>;
   /**
