@@ -6,7 +6,7 @@
  * timers (failure-report expiry, the periodic file write, replication) go
  * through the same queue.
  */
-import { parentPort, Worker, workerData } from 'node:worker_threads';
+import { BroadcastChannel, parentPort, Worker, workerData } from 'node:worker_threads';
 import { storeFromValidDocument } from '../src/domain/commands/restore.js';
 import { BrokerError } from '../src/domain/errors.js';
 import { emptyStore, storeToDocument } from '../src/domain/store.js';
@@ -73,9 +73,24 @@ async function storeFromMetaFile(): Promise<MutableStore | null> {
   }
 }
 
+/** How long a whole-store replacement waits for the readers to decode it before it is published anyway. */
+const PRELOAD_TIMEOUT_MS = 60_000;
+
+function publisherFor(store: MutableStore): SnapshotPublisher {
+  const preload = options.preload;
+  if (preload === undefined) return new SnapshotPublisher(options.buffers, store);
+  const channel = new BroadcastChannel(preload.channel);
+  channel.unref();
+  return new SnapshotPublisher(options.buffers, store, 0, {
+    readers: preload.readers,
+    announce: (staged) => channel.postMessage(staged),
+    timeoutMs: PRELOAD_TIMEOUT_MS,
+  });
+}
+
 async function startFileMode(): Promise<OwnerEngine> {
   const store = (options.recoverFromMetaFile ? await storeFromMetaFile() : null) ?? emptyStore();
-  const engine = new OwnerEngine(store, new SnapshotPublisher(options.buffers, store), fileStorage, engineOptions);
+  const engine = new OwnerEngine(store, publisherFor(store), fileStorage, engineOptions);
   if (options.autoUpdateMetaFile || options.updateMetaFileIntervalSec > 0) {
     const removed = removeStaleTempFiles(options.metaFilename);
     if (removed.length > 0)
@@ -99,7 +114,7 @@ async function startEtcdMode(etcdOptions: NonNullable<OwnerOptions['etcd']>): Pr
   const { store, revision } = await storage.load();
   // An empty prefix takes the metadata file, if asked to: the way over from file mode.
   const imported = !storage.initialised && options.recoverFromMetaFile ? await storeFromMetaFile() : null;
-  const engine = new OwnerEngine(store, new SnapshotPublisher(options.buffers, store), storage, engineOptions);
+  const engine = new OwnerEngine(store, publisherFor(store), storage, engineOptions);
   engine.revision = revision;
   await storage.start(engine, revision, () => imported);
   return engine;

@@ -27,7 +27,7 @@ import type { CacheEntry } from './answer-cache.js';
 import { OwnerClient } from './owner-client.js';
 import { ReaderPool } from './reader-pool.js';
 
-export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers' | 'outbound' | 'replySlot'> {
+export interface ThreadedOptions extends Omit<OwnerOptions, 'buffers' | 'outbound' | 'replySlot' | 'preload'> {
   /** Reader threads; 0 picks one per core beyond the front end's, at least 1. */
   readonly readerThreads: number;
   /** Writes waiting for the owner before new ones are refused with SERVICE_BUSY. */
@@ -78,6 +78,7 @@ export class ThreadedBackend implements Backend {
   /** Starts the owner (loading the metadata file or etcd, as configured) and the reader pool. */
   static async start(options: ThreadedOptions): Promise<ThreadedBackend> {
     const buffers = allocateSnapshotBuffers();
+    const backend = new ThreadedBackend(options, buffers);
     const ownerOptions: Omit<OwnerOptions, 'outbound' | 'replySlot'> = {
       buffers,
       settings: options.settings,
@@ -90,8 +91,8 @@ export class ThreadedBackend implements Backend {
       apiToken: options.apiToken,
       debug: options.debug,
       etcd: options.etcd,
+      preload: { readers: backend.readers.threads, channel: backend.readers.stagingChannel },
     };
-    const backend = new ThreadedBackend(options, buffers);
     try {
       const replyWaitMs = options.replyWaitMs ?? (options.etcd || options.autoUpdateMetaFile ? 0 : REPLY_WAIT_MS);
       const limits = { maxPending: options.maxPendingWrites ?? 10_000, replyWaitMs };

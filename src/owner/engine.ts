@@ -107,7 +107,7 @@ export class OwnerEngine {
     if (outcome.changes !== null) {
       const committed = prepared.commit();
       const publishStart = performance.now();
-      changes = this.publish(committed, prepared.replacesStore, revision);
+      changes = prepared.replacesStore ? await this.publishReplaced(revision) : this.publish(committed, revision);
       publishMs = performance.now() - publishStart;
     }
     const generation = this.publisher.generation;
@@ -131,9 +131,20 @@ export class OwnerEngine {
     };
   }
 
-  private publish(changes: ChangeSet, full: boolean, revision: number): ChangeSummary {
+  private publish(changes: ChangeSet, revision: number): ChangeSummary {
     if (revision > this.revision) this.revision = revision;
-    const generation = this.publisher.publish(this.store, full ? null : changes);
+    const generation = this.publisher.publish(this.store, changes);
+    return this.published(generation, changes, false);
+  }
+
+  /** The whole store was replaced: published once the readers hold it (see SnapshotPublisher). */
+  private async publishReplaced(revision: number): Promise<ChangeSummary> {
+    if (revision > this.revision) this.revision = revision;
+    const generation = await this.publisher.publishReplaced(this.store);
+    return this.published(generation, ALL_CHANGED, true);
+  }
+
+  private published(generation: number, changes: ChangeSet, full: boolean): ChangeSummary {
     if (this.options.debug) {
       const problems = checkMetadata(this.store);
       if (problems.length > 0)
@@ -158,13 +169,13 @@ export class OwnerEngine {
     if (revision > this.revision) this.revision = revision;
     const touched =
       changes.epoch || changes.clusters.size + changes.proxies.size + changes.failed.size + changes.failures.size > 0;
-    return touched ? this.publish(changes, false, revision) : null;
+    return touched ? this.publish(changes, revision) : null;
   }
 
   /** Replaces the whole store with one that is already durable, and publishes it. */
-  replaceDurable(next: MutableStore, revision: number): ChangeSummary {
+  replaceDurable(next: MutableStore, revision: number): Promise<ChangeSummary> {
     replaceStore(this.store, next);
     this.revision = revision;
-    return this.publish(ALL_CHANGED, true, revision);
+    return this.publishReplaced(revision);
   }
 }

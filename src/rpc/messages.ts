@@ -69,6 +69,11 @@ export interface OwnerOptions {
   readonly debug: boolean;
   /** etcd mode when set; file mode otherwise. */
   readonly etcd?: EtcdOptions | undefined;
+  /**
+   * The reader threads to hand a whole-store replacement to before it is
+   * published: how many, and the BroadcastChannel they listen on.
+   */
+  readonly preload?: { readonly readers: number; readonly channel: string } | undefined;
   /** Where every OwnerOutbound message goes (the front end drains it synchronously before a slot answer). */
   readonly outbound: MessagePort;
   /** The shared mailbox for the answer the front end waits for (see reply-slot.ts). */

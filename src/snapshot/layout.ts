@@ -10,6 +10,10 @@
  *   log restarts at offset 0.
  * - full: a growable buffer holding the whole store as JSON, guarded by a
  *   sequence lock (odd = being written).
+ * - A staged snapshot, before a whole-store replacement is published: the
+ *   new store as JSON in a buffer of its own, handed to every reader (see
+ *   StagedSnapshot), each of which counts itself in kStagedReady once it
+ *   holds it decoded.
  */
 export const kGeneration = 0; // newest published generation
 export const kBaseGeneration = 1; // generation of the full snapshot the log continues from
@@ -17,6 +21,7 @@ export const kFullSeq = 2; // sequence lock of the full snapshot
 export const kFullGeneration = 3; // generation stored in the full snapshot
 export const kFullLength = 4; // byte length of the full snapshot
 export const kLogEnd = 5; // bytes used in the log (informational)
+export const kStagedReady = 6; // readers that loaded the staged snapshot (see publisher.ts)
 export const kFieldCount = 8;
 
 export const RECORD_HEADER_BYTES = 8;
@@ -40,4 +45,11 @@ export function allocateSnapshotBuffers(logBytes = DEFAULT_LOG_BYTES): SnapshotB
 
 export function align4(n: number): number {
   return (n + 3) & ~3;
+}
+
+/** A whole store, as JSON, that readers load before it is published as generation `generation`. */
+export interface StagedSnapshot {
+  readonly bytes: SharedArrayBuffer;
+  readonly length: number;
+  readonly generation: number;
 }

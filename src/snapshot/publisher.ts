@@ -5,6 +5,12 @@
  * also sees every byte of records up to g. When the log is full, or the
  * whole store was replaced, a full snapshot is written instead and the log
  * restarts empty.
+ *
+ * A whole-store replacement (a restore) is staged first when there are
+ * reader threads to warn: they decode the new store while they still answer
+ * from the old one, and the new generation is published once they hold it
+ * (or after a deadline). Reads never wait for a replica of hundreds of
+ * megabytes to be decoded after the switch; writes wait for it before.
  */
 import type { ChangeSet } from '../domain/store.js';
 import type { MetaStore } from '../domain/types.js';
@@ -19,7 +25,17 @@ import {
   kLogEnd,
   RECORD_HEADER_BYTES,
 } from './layout.js';
-import type { SnapshotBuffers } from './layout.js';
+import { kStagedReady } from './layout.js';
+import type { SnapshotBuffers, StagedSnapshot } from './layout.js';
+
+/** The reader threads to warn of a whole-store replacement before it is published. */
+export interface Preloading {
+  readonly readers: number;
+  /** Hands the staged snapshot to every reader thread. */
+  announce(staged: StagedSnapshot): void;
+  /** Longest wait for the readers; past it the snapshot is published anyway. */
+  readonly timeoutMs: number;
+}
 
 export class SnapshotPublisher {
   private readonly control: Int32Array;
@@ -34,12 +50,13 @@ export class SnapshotPublisher {
     private readonly buffers: SnapshotBuffers,
     store: MetaStore,
     generation = 0,
+    private readonly preloading: Preloading | null = null,
   ) {
     this.control = new Int32Array(buffers.control);
     this.logBytes = Buffer.from(buffers.log);
     this.logInts = new Int32Array(buffers.log);
     this.gen = generation;
-    this.writeFull(store, generation);
+    this.writeFull(encodeFull(store), generation);
     Atomics.store(this.control, kGeneration, generation);
   }
 
@@ -54,7 +71,7 @@ export class SnapshotPublisher {
     const length = json === null ? 0 : Buffer.byteLength(json);
     const need = RECORD_HEADER_BYTES + align4(length);
     if (json === null || this.logEnd + need > this.logBytes.length) {
-      this.writeFull(store, next);
+      this.writeFull(encodeFull(store), next);
     } else {
       const at = this.logEnd;
       this.logInts[at >> 2] = next;
@@ -69,12 +86,40 @@ export class SnapshotPublisher {
   }
 
   /**
+   * Publishes a whole-store replacement as the next generation, once the
+   * reader threads hold it (see Preloading).
+   */
+  async publishReplaced(store: MetaStore): Promise<number> {
+    const next = this.gen + 1;
+    const json = encodeFull(store);
+    if (this.preloading !== null && this.preloading.readers > 0) await this.stage(json, next, this.preloading);
+    this.writeFull(json, next);
+    this.gen = next;
+    Atomics.store(this.control, kGeneration, next);
+    return next;
+  }
+
+  private async stage(json: string, generation: number, preloading: Preloading): Promise<void> {
+    const length = Buffer.byteLength(json);
+    const bytes = new SharedArrayBuffer(length);
+    Buffer.from(bytes).write(json, 0, length, 'utf8');
+    Atomics.store(this.control, kStagedReady, 0);
+    preloading.announce({ bytes, length, generation });
+    const deadline = performance.now() + preloading.timeoutMs;
+    for (;;) {
+      const ready = Atomics.load(this.control, kStagedReady);
+      const left = deadline - performance.now();
+      if (ready >= preloading.readers || left <= 0) return;
+      await Atomics.waitAsync(this.control, kStagedReady, ready, left).value;
+    }
+  }
+
+  /**
    * Writes the whole store under the sequence lock, then restarts the log.
    * The base generation moves before any log byte is overwritten, which is
    * how readers detect that a record they copied may be torn.
    */
-  private writeFull(store: MetaStore, generation: number): void {
-    const json = encodeFull(store);
+  private writeFull(json: string, generation: number): void {
     const length = Buffer.byteLength(json);
     Atomics.add(this.control, kFullSeq, 1);
     if (this.buffers.full.byteLength < length)

@@ -16,9 +16,10 @@ import {
   kFullLength,
   kFullSeq,
   kGeneration,
+  kStagedReady,
   RECORD_HEADER_BYTES,
 } from './layout.js';
-import type { SnapshotBuffers } from './layout.js';
+import type { SnapshotBuffers, StagedSnapshot } from './layout.js';
 
 export class SnapshotReader {
   private readonly control: Int32Array;
@@ -29,6 +30,8 @@ export class SnapshotReader {
   /** Base generation of the log our offset belongs to. */
   private base = -1;
   private offset = 0;
+  /** A whole store decoded ahead of its publication (see publisher.ts). */
+  private staged: { readonly store: MutableStore; readonly generation: number } | null = null;
   /** Full snapshots loaded, for tests. */
   fullLoads = 0;
 
@@ -49,7 +52,8 @@ export class SnapshotReader {
       if (this.replica !== null && this.gen === target) return { store: this.replica, generation: this.gen };
       const base = Atomics.load(this.control, kBaseGeneration);
       if (this.replica === null || base > this.gen) {
-        this.loadFull();
+        if (this.staged?.generation === base) this.adopt(this.staged.store, base);
+        else this.loadFull();
         continue;
       }
       if (base !== this.base) {
@@ -60,6 +64,27 @@ export class SnapshotReader {
       }
       if (!this.applyLog(target)) continue;
     }
+  }
+
+  /**
+   * Decodes a staged snapshot while the published one still answers, then
+   * counts this reader in: the publisher waits for every reader.
+   */
+  preload(staged: StagedSnapshot): void {
+    if (staged.generation > this.gen) {
+      const text = Buffer.from(staged.bytes, 0, staged.length).toString('utf8');
+      this.staged = { store: decodeFull(text), generation: staged.generation };
+    }
+    Atomics.add(this.control, kStagedReady, 1);
+    Atomics.notify(this.control, kStagedReady);
+  }
+
+  private adopt(store: MutableStore, generation: number): void {
+    this.replica = store;
+    this.staged = null;
+    this.gen = generation;
+    this.base = generation;
+    this.offset = 0;
   }
 
   /** Applies log records up to `target`; false when the log restarted under us. */
@@ -99,10 +124,7 @@ export class SnapshotReader {
       const full = this.buffers.full;
       const text = length <= full.byteLength ? Buffer.from(full, 0, length).toString('utf8') : '';
       if (Atomics.load(this.control, kFullSeq) !== seq) continue;
-      this.replica = decodeFull(text);
-      this.gen = generation;
-      this.base = generation;
-      this.offset = 0;
+      this.adopt(decodeFull(text), generation);
       this.fullLoads += 1;
       return;
     }

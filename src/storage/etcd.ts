@@ -304,7 +304,7 @@ export class EtcdStorage implements Storage {
     }
     if (this.gen === 0) return;
     const store = storeFromKeys(kvs, this.gen, this.order);
-    this.events.onChanged(engine.replaceDurable(store, revision));
+    this.events.onChanged(await engine.replaceDurable(store, revision));
     this.reloadNeeded = false;
   }
 
@@ -380,7 +380,7 @@ export class EtcdStorage implements Storage {
         const first = this.initialStore();
         if (first) {
           const revision = await this.commitWholeAsFirst(first);
-          this.events.onChanged(this.engine!.replaceDurable(first, revision));
+          this.events.onChanged(await this.engine!.replaceDurable(first, revision));
         } else {
           const { emptyStore } = await import('../domain/store.js');
           const revision = await this.commitWholeAsFirst(emptyStore());

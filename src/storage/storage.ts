@@ -51,5 +51,5 @@ export interface DurableTarget {
   revision: number;
   serial<T>(task: () => T | Promise<T>): Promise<T>;
   applyDurable(mutate: (draft: Draft) => void, revision: number): ChangeSummary | null;
-  replaceDurable(next: MutableStore, revision: number): ChangeSummary;
+  replaceDurable(next: MutableStore, revision: number): Promise<ChangeSummary>;
 }
