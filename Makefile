@@ -48,6 +48,7 @@ fmt: install
 
 bench: build
 	$(NODE) dist/bench/run.js
+	$(NODE) dist/bench/bounded.js 256
 	$(NODE) dist/bench/etcd.js
 
 clean:

@@ -5,10 +5,14 @@
  * proxy, and the store's report count after them; (2) the longest wait of a
  * parallel client polling during a large restore, the restore's time and
  * the broker's peak memory; (3) two concurrent large restores: the second
- * is refused at once. Loopback only.
+ * is refused at once; (4) eight concurrent 200 MiB restores on a fresh
+ * broker: every upload answered, and its peak memory. Loopback only.
  *
- * Run alone: `node dist/bench/bounded.js [restore MiB, default 64]`.
+ * `make bench` runs it with a 256 MiB restore and writes
+ * bench/results/bounded.md; alone: `node dist/bench/bounded.js [MiB, default 64]`.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkMetadata } from '../src/domain/check.js';
 import { storeFromDocument } from '../src/domain/store.js';
@@ -131,7 +135,79 @@ export async function runBoundedBench(restoreMiB = 64): Promise<BoundedBenchResu
   }
 }
 
+export interface ConcurrentRestoresResult {
+  readonly uploads: number;
+  readonly mibEach: number;
+  /** Answers by status and code, e.g. `200`, `503 RESTORE_IN_PROGRESS`; a connection closed without one is `none`. */
+  readonly answers: Record<string, number>;
+  readonly peakRssMiB: number;
+}
+
+/** Concurrent large restores on a fresh broker: each must get a status, and memory must stay bounded. */
+export async function runConcurrentRestores(uploads = 8, mibEach = 200): Promise<ConcurrentRestoresResult> {
+  const broker = await startBroker();
+  try {
+    const body = restoreDocument(mibEach);
+    const api = `http://127.0.0.1:${broker.port}/api/v2`;
+    const outcomes = await Promise.all(
+      Array.from({ length: uploads }, async () => {
+        try {
+          const res = await fetch(`${api}/metadata`, { method: 'PUT', body });
+          const text = await res.text();
+          const code = res.status === 200 ? '' : ((JSON.parse(text) as { error?: string }).error ?? '');
+          return code === '' ? String(res.status) : `${res.status} ${code}`;
+        } catch {
+          return 'none';
+        }
+      }),
+    );
+    const answers: Record<string, number> = {};
+    for (const o of outcomes) answers[o] = (answers[o] ?? 0) + 1;
+    return { uploads, mibEach: body.length / (1024 * 1024), answers, peakRssMiB: broker.peakRss() / (1024 * 1024) };
+  } finally {
+    await broker.stop();
+  }
+}
+
+function fmt(n: number): string {
+  return n >= 100 ? n.toFixed(0) : n.toFixed(2);
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const result = await runBoundedBench(Number(process.argv[2] ?? 64));
-  console.log(JSON.stringify(result, null, 2));
+  const mib = Number(process.argv[2] ?? 64);
+  const result = await runBoundedBench(mib);
+  const concurrent = await runConcurrentRestores();
+  console.log(JSON.stringify({ ...result, concurrent }, null, 2));
+  const rows: [string, string, string][] = [
+    ['restore consistency check, 16,000 migrations', `${fmt(result.checkMsAt16000Migrations)} ms`, 'linear'],
+    ['failure report round trip, 10 reporters on the proxy', `${fmt(result.reportMsAt10)} ms`, ''],
+    ['failure report round trip, 20,000 reporters sent', `${fmt(result.reportMsAt20000)} ms`, 'flat'],
+    ['reporters kept for that proxy', String(result.reportersKept), '<= 1,024'],
+    [`restore of ${fmt(result.restoreMiB)} MiB, answered after`, `${fmt(result.restoreSeconds)} s`, ''],
+    ['poller (GET every 5 ms) during it and 3 s after, p99', `${fmt(result.pollP99Ms)} ms`, '< 10 ms'],
+    ['... longest wait', `${fmt(result.pollWorstMs)} ms`, ''],
+    ['... longest wait once the new store is served', `${fmt(result.pollWorstAfterSwapMs)} ms`, ''],
+    ['HTTP thread alone (404 route), longest wait', `${fmt(result.httpThreadWorstMs)} ms`, ''],
+    ['peak resident memory, whole broker, that restore', `${fmt(result.peakRssMiB)} MiB`, 'stated in README'],
+    ['a second restore meanwhile', String(result.secondRestoreStatus), '503 at once'],
+    [
+      `${concurrent.uploads} concurrent ${fmt(concurrent.mibEach)} MiB restores, answers`,
+      Object.entries(concurrent.answers)
+        .map(([k, v]) => `${v} x ${k}`)
+        .join(', '),
+      'every upload answered',
+    ],
+    ['... peak resident memory, whole broker', `${fmt(concurrent.peakRssMiB)} MiB`, ''],
+  ];
+  const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'bounded.json'),
+    `${JSON.stringify({ date: new Date().toISOString(), result, concurrent }, null, 2)}\n`,
+  );
+  writeFileSync(
+    join(dir, 'bounded.md'),
+    `# Bounded work per request, ${new Date().toISOString()}\n\n` +
+      `| figure | value | target |\n|---|---|---|\n${rows.map((r) => `| ${r.join(' | ')} |`).join('\n')}\n`,
+  );
 }
