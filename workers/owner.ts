@@ -13,6 +13,7 @@ import { emptyStore, storeToDocument } from '../src/domain/store.js';
 import type { MutableStore } from '../src/domain/types.js';
 import { createLogger } from '../src/log.js';
 import { OwnerEngine } from '../src/owner/engine.js';
+import { storeFromSnapshotText } from '../src/owner/rebuild.js';
 import { loadMetaFile, removeStaleTempFiles } from '../src/persistence.js';
 import { replicateOnce } from '../src/replication.js';
 import type {
@@ -23,7 +24,6 @@ import type {
   RestoreOutcome,
   RestoreTask,
 } from '../src/rpc/messages.js';
-import type { MetaDocument } from '../src/domain/types.js';
 import { nowSeconds } from '../src/service/clock.js';
 import { ReplySlotWriter } from '../src/rpc/reply-slot.js';
 import { SnapshotPublisher } from '../src/snapshot/publisher.js';
@@ -175,12 +175,21 @@ function restore(id: number, body: ArrayBuffer): void {
       if (outcome.bug) log.error({ err: outcome.bug }, 'restore check failed unexpectedly');
       return refuse({ ok: false, generation: engine.generation, error: outcome.error });
     }
-    const document = JSON.parse(outcome.json) as MetaDocument;
-    void engine
-      .execute({ kind: 'restore', document, checked: true })
+    const text = { bytes: outcome.snapshot, length: outcome.length };
+    // The check and this thread's rebuild of the store count as the restore's apply time.
+    let preparedMs = checkMs;
+    void storeFromSnapshotText(text)
+      .then((built) => {
+        preparedMs = performance.now() - started;
+        return engine.execute({ kind: 'restore', built }, text);
+      })
       .then(({ reply, changes, timings }) =>
-        post({ type: 'reply', id, reply, changes, timings: { ...timings, applyMs: timings.applyMs + checkMs } }),
+        post({ type: 'reply', id, reply, changes, timings: { ...timings, applyMs: timings.applyMs + preparedMs } }),
       )
+      .catch((err: unknown) => {
+        log.error({ err: String(err) }, 'restore failed unexpectedly');
+        refuse({ ok: false, generation: engine.generation, error: { code: 'INTERNAL_ERROR' } });
+      })
       .finally(() => (restoring = false));
   };
   worker.once('message', finish);

@@ -9,8 +9,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { storeFromValidDocument } from '../src/domain/commands/restore.js';
 import { BrokerError } from '../src/domain/errors.js';
-import { storeToDocument } from '../src/domain/store.js';
 import { parseJsonBody } from '../src/http/request.js';
+import { encodeSlices } from '../src/snapshot/codec.js';
 import { parseMetaDocument } from '../src/wire/schemas.js';
 import type { RestoreOutcome, RestoreTask } from '../src/rpc/messages.js';
 
@@ -18,8 +18,18 @@ const task = workerData as RestoreTask;
 let outcome: RestoreOutcome;
 try {
   const document = parseMetaDocument(parseJsonBody(new Uint8Array(task.body)));
-  // JSON, not the object: JSON.parse keeps a key such as `__proto__` an own property.
-  outcome = { ok: true, json: JSON.stringify(storeToDocument(storeFromValidDocument(document, task.now))) };
+  // Text, not the object: JSON.parse keeps a key such as `__proto__` an own property.
+  const lines = encodeSlices(storeFromValidDocument(document, task.now));
+  let length = 0;
+  for (const line of lines) length += Buffer.byteLength(line) + 1;
+  const snapshot = new SharedArrayBuffer(length);
+  const bytes = Buffer.from(snapshot);
+  let at = 0;
+  for (const line of lines) {
+    at += bytes.write(line, at, 'utf8');
+    bytes[at++] = 10;
+  }
+  outcome = { ok: true, snapshot, length };
 } catch (err) {
   outcome =
     err instanceof BrokerError

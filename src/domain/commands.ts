@@ -182,7 +182,12 @@ export function prepareCommand(store: MutableStore, cmd: Command, ctx: CommandCo
   if (cmd.kind === 'restore') {
     let replacement: MutableStore;
     try {
-      replacement = cmd.checked ? storeFromDocument(cmd.document) : storeFromValidDocument(cmd.document, ctx.now);
+      replacement =
+        'built' in cmd
+          ? cmd.built
+          : cmd.checked
+            ? storeFromDocument(cmd.document)
+            : storeFromValidDocument(cmd.document, ctx.now);
     } catch (err) {
       if (!(err instanceof BrokerError)) throw err;
       return {

@@ -37,6 +37,26 @@ export function storeFromDocument(doc: MetaDocument): MutableStore {
   };
 }
 
+/** Part of a document: what one slice of a sliced document holds (see snapshot/codec.ts). */
+export type DocumentSlice = Partial<MetaDocument>;
+
+/**
+ * Adds one slice of a document to a store built so far: the scalars and the
+ * failed list replace, the maps gain the slice's entries. Slices of one
+ * document, merged in order into an empty store, give storeFromDocument's
+ * store.
+ */
+export function mergeDocumentSlice(store: MutableStore, slice: DocumentSlice): void {
+  if (slice.version !== undefined) store.version = slice.version;
+  if (slice.global_epoch !== undefined) store.globalEpoch = slice.global_epoch;
+  if (slice.failed_proxies !== undefined) store.failedProxies = new Set(slice.failed_proxies);
+  for (const [name, cluster] of Object.entries(slice.clusters ?? {})) store.clusters.set(name, cluster);
+  for (const [address, proxy] of Object.entries(slice.all_proxies ?? {})) store.proxies.set(address, proxy);
+  for (const [address, reports] of Object.entries(slice.failures ?? {})) {
+    store.failures.set(address, new Map(Object.entries(reports)));
+  }
+}
+
 export function storeToDocument(store: MetaStore): MetaDocument {
   // Own properties even for an address such as `__proto__`, which `failures[address] =` would drop.
   const failures = Object.fromEntries(

@@ -17,7 +17,7 @@ import type { Logger } from '../log.js';
 import type { ChangeSummary, CommandReply, ReadSettings, Timings } from '../rpc/messages.js';
 import { commandBody } from '../service/write-bodies.js';
 import { summarizeChanges } from '../service/changes.js';
-import type { SnapshotPublisher } from '../snapshot/publisher.js';
+import type { SnapshotPublisher, SnapshotText } from '../snapshot/publisher.js';
 import { StorageError } from '../storage/storage.js';
 import type { Storage } from '../storage/storage.js';
 
@@ -61,11 +61,12 @@ export class OwnerEngine {
     return result;
   }
 
-  execute(cmd: Command): Promise<Executed> {
-    return this.serial(() => this.apply(cmd));
+  /** `text`: for a restore, its store's snapshot text, when it is at hand (see SnapshotPublisher). */
+  execute(cmd: Command, text?: SnapshotText): Promise<Executed> {
+    return this.serial(() => this.apply(cmd, text));
   }
 
-  private async apply(cmd: Command): Promise<Executed> {
+  private async apply(cmd: Command, text: SnapshotText | undefined): Promise<Executed> {
     const started = performance.now();
     const refused = this.storage.writable();
     if (refused) return this.failed(refused.code, refused.message, started, 0);
@@ -107,7 +108,7 @@ export class OwnerEngine {
     if (outcome.changes !== null) {
       const committed = prepared.commit();
       const publishStart = performance.now();
-      changes = prepared.replacesStore ? await this.publishReplaced(revision) : this.publish(committed, revision);
+      changes = prepared.replacesStore ? await this.publishReplaced(revision, text) : this.publish(committed, revision);
       publishMs = performance.now() - publishStart;
     }
     const generation = this.publisher.generation;
@@ -138,9 +139,9 @@ export class OwnerEngine {
   }
 
   /** The whole store was replaced: published once the readers hold it (see SnapshotPublisher). */
-  private async publishReplaced(revision: number): Promise<ChangeSummary> {
+  private async publishReplaced(revision: number, text?: SnapshotText): Promise<ChangeSummary> {
     if (revision > this.revision) this.revision = revision;
-    const generation = await this.publisher.publishReplaced(this.store);
+    const generation = await this.publisher.publishReplaced(this.store, text);
     return this.published(generation, ALL_CHANGED, true);
   }
 

@@ -117,8 +117,13 @@ export interface RestoreTask {
 }
 
 export type RestoreOutcome =
-  /** The checked document as the broker will hold it, as JSON. */
-  | { readonly ok: true; readonly json: string }
+  /**
+   * The checked document as the broker will hold it, as a sliced snapshot
+   * text (snapshot/codec.ts encodeSlices), shared, not copied: the owner
+   * rebuilds its store from it a slice at a time, and hands the same bytes
+   * to the readers.
+   */
+  | { readonly ok: true; readonly snapshot: SharedArrayBuffer; readonly length: number }
   | { readonly ok: false; readonly error: WireError; readonly bug?: string };
 
 export type OwnerInbound =

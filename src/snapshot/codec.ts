@@ -3,9 +3,9 @@
  * applying cost follows the size of the change, not of the store.
  */
 import { dropIndex } from '../domain/alloc-index.js';
-import { storeFromDocument, storeToDocument } from '../domain/store.js';
-import type { ChangeSet, ReportChange } from '../domain/store.js';
-import type { ClusterStore, MetaDocument, MetaStore, MutableStore, ProxyResource } from '../domain/types.js';
+import { emptyStore, mergeDocumentSlice, storeToDocument } from '../domain/store.js';
+import type { ChangeSet, DocumentSlice, ReportChange } from '../domain/store.js';
+import type { ClusterStore, MetaStore, MutableStore, ProxyResource } from '../domain/types.js';
 
 export interface ChangeRecord {
   /** global epoch after the change */
@@ -100,8 +100,62 @@ export function encodeFull(store: MetaStore): string {
   return JSON.stringify(storeToDocument(store));
 }
 
+/** Entries per line of a sliced snapshot: a line parses in a few milliseconds. */
+const SLICE_ENTRIES = 2000;
+
+function* entrySlices<V>(map: ReadonlyMap<string, V>): Generator<[string, V][]> {
+  let slice: [string, V][] = [];
+  for (const entry of map) {
+    slice.push(entry);
+    if (slice.length === SLICE_ENTRIES) {
+      yield slice;
+      slice = [];
+    }
+  }
+  if (slice.length > 0) yield slice;
+}
+
+/**
+ * A whole store as lines of JSON, each a slice of its document
+ * (mergeDocumentSlice): the first holds the scalars and the failed list,
+ * each other at most SLICE_ENTRIES entries of one map. JSON text never
+ * holds a raw newline, so the lines split at '\n'; decodeFull reads them,
+ * and a large store can be rebuilt a line at a time (decodeSlices).
+ */
+export function encodeSlices(store: MetaStore): string[] {
+  const lines = [
+    JSON.stringify({
+      version: store.version,
+      global_epoch: store.globalEpoch,
+      failed_proxies: [...store.failedProxies],
+    } satisfies DocumentSlice),
+  ];
+  // Object.fromEntries: own properties even for a key such as `__proto__`.
+  for (const slice of entrySlices(store.clusters)) lines.push(JSON.stringify({ clusters: Object.fromEntries(slice) }));
+  for (const slice of entrySlices(store.proxies))
+    lines.push(JSON.stringify({ all_proxies: Object.fromEntries(slice) }));
+  for (const slice of entrySlices(store.failures)) {
+    const failures = Object.fromEntries(slice.map(([address, reports]) => [address, Object.fromEntries(reports)]));
+    lines.push(JSON.stringify({ failures }));
+  }
+  return lines;
+}
+
+/** The slices of a snapshot's text (a whole document on one line, or encodeSlices' lines), in order. */
+export function* decodeSlices(bytes: Uint8Array, length: number): Generator<DocumentSlice> {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, length);
+  for (let at = 0; at < length;) {
+    const newline = buffer.indexOf(10, at);
+    const end = newline < 0 ? length : newline;
+    if (end > at) yield JSON.parse(buffer.toString('utf8', at, end)) as DocumentSlice;
+    at = end + 1;
+  }
+}
+
+/** A reader's replica from a snapshot's text: frozen, as readers never write. */
 export function decodeFull(json: string): MutableStore {
-  const store = storeFromDocument(JSON.parse(json) as MetaDocument);
+  const store = emptyStore();
+  for (const line of json.split('\n')) if (line !== '') mergeDocumentSlice(store, JSON.parse(line) as DocumentSlice);
   for (const cluster of store.clusters.values()) deepFreeze(cluster);
   for (const proxy of store.proxies.values()) deepFreeze(proxy);
   return store;

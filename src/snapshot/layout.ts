@@ -22,6 +22,7 @@ export const kFullGeneration = 3; // generation stored in the full snapshot
 export const kFullLength = 4; // byte length of the full snapshot
 export const kLogEnd = 5; // bytes used in the log (informational)
 export const kStagedReady = 6; // readers that loaded the staged snapshot (see publisher.ts)
+export const kStagedBase = 7; // generation of the full snapshot when it is the staged one, else -1
 export const kFieldCount = 8;
 
 export const RECORD_HEADER_BYTES = 8;

@@ -25,7 +25,7 @@ import {
   kLogEnd,
   RECORD_HEADER_BYTES,
 } from './layout.js';
-import { kStagedReady } from './layout.js';
+import { kStagedBase, kStagedReady } from './layout.js';
 import type { SnapshotBuffers, StagedSnapshot } from './layout.js';
 
 /** The reader threads to warn of a whole-store replacement before it is published. */
@@ -87,31 +87,50 @@ export class SnapshotPublisher {
 
   /**
    * Publishes a whole-store replacement as the next generation, once the
-   * reader threads hold it (see Preloading).
+   * reader threads hold it (see Preloading). `text` is the store's snapshot
+   * text when it is at hand already (a restore's, from its worker).
    */
-  async publishReplaced(store: MetaStore): Promise<number> {
+  async publishReplaced(store: MetaStore, text?: SnapshotText): Promise<number> {
     const next = this.gen + 1;
-    const json = encodeFull(store);
-    if (this.preloading !== null && this.preloading.readers > 0) await this.stage(json, next, this.preloading);
-    this.writeFull(json, next);
+    if (this.preloading !== null && this.preloading.readers > 0) {
+      const staged = text ?? sharedText(encodeFull(store));
+      await this.stage(staged, next, this.preloading);
+      this.writeFullBytes(Buffer.from(staged.bytes, 0, staged.length), next, true);
+    } else if (text !== undefined) {
+      this.writeFullBytes(Buffer.from(text.bytes, 0, text.length), next);
+    } else {
+      this.writeFull(encodeFull(store), next);
+    }
     this.gen = next;
     Atomics.store(this.control, kGeneration, next);
     return next;
   }
 
-  private async stage(json: string, generation: number, preloading: Preloading): Promise<void> {
-    const length = Buffer.byteLength(json);
-    const bytes = new SharedArrayBuffer(length);
-    Buffer.from(bytes).write(json, 0, length, 'utf8');
+  private async stage(text: SnapshotText, generation: number, preloading: Preloading): Promise<void> {
     Atomics.store(this.control, kStagedReady, 0);
-    preloading.announce({ bytes, length, generation });
+    preloading.announce({ bytes: text.bytes, length: text.length, generation });
     const deadline = performance.now() + preloading.timeoutMs;
     for (;;) {
       const ready = Atomics.load(this.control, kStagedReady);
       const left = deadline - performance.now();
       if (ready >= preloading.readers || left <= 0) return;
-      await Atomics.waitAsync(this.control, kStagedReady, ready, left).value;
+      const wake = Atomics.waitAsync(this.control, kStagedReady, ready, left);
+      if (!wake.async) continue;
+      // A timer beside the wait: a pending Atomics.waitAsync alone does not keep the thread alive.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([wake.value, new Promise((resolve) => (timer = setTimeout(resolve, left)))]);
+      clearTimeout(timer);
     }
+  }
+
+  private writeFull(json: string, generation: number): void {
+    const length = Buffer.byteLength(json);
+    this.underLock(length, generation, (full) => full.write(json, 0, length, 'utf8'), false);
+  }
+
+  /** `staged`: these bytes were handed to the readers as generation `generation` (stage()). */
+  private writeFullBytes(bytes: Buffer, generation: number, staged = false): void {
+    this.underLock(bytes.length, generation, (full) => bytes.copy(full), staged);
   }
 
   /**
@@ -119,20 +138,34 @@ export class SnapshotPublisher {
    * The base generation moves before any log byte is overwritten, which is
    * how readers detect that a record they copied may be torn.
    */
-  private writeFull(json: string, generation: number): void {
-    const length = Buffer.byteLength(json);
+  private underLock(length: number, generation: number, fill: (full: Buffer) => void, staged: boolean): void {
     Atomics.add(this.control, kFullSeq, 1);
     if (this.buffers.full.byteLength < length)
       this.buffers.full.grow(
         Math.min(this.buffers.full.maxByteLength, Math.max(length, this.buffers.full.byteLength * 2)),
       );
-    Buffer.from(this.buffers.full).write(json, 0, length, 'utf8');
+    fill(Buffer.from(this.buffers.full));
     Atomics.store(this.control, kFullLength, length);
     Atomics.store(this.control, kFullGeneration, generation);
     Atomics.add(this.control, kFullSeq, 1);
+    // Before the base moves: a reader that sees the new base and this mark may use its staged copy.
+    Atomics.store(this.control, kStagedBase, staged ? generation : -1);
     Atomics.store(this.control, kBaseGeneration, generation);
     this.logEnd = 0;
     Atomics.store(this.control, kLogEnd, 0);
     this.fullWrites += 1;
   }
+}
+
+/** A snapshot text in shared memory, as handed to the readers. */
+export interface SnapshotText {
+  readonly bytes: SharedArrayBuffer;
+  readonly length: number;
+}
+
+function sharedText(json: string): SnapshotText {
+  const length = Buffer.byteLength(json);
+  const bytes = new SharedArrayBuffer(length);
+  Buffer.from(bytes).write(json, 0, length, 'utf8');
+  return { bytes, length };
 }

@@ -16,6 +16,7 @@ import {
   kFullLength,
   kFullSeq,
   kGeneration,
+  kStagedBase,
   kStagedReady,
   RECORD_HEADER_BYTES,
 } from './layout.js';
@@ -52,8 +53,12 @@ export class SnapshotReader {
       if (this.replica !== null && this.gen === target) return { store: this.replica, generation: this.gen };
       const base = Atomics.load(this.control, kBaseGeneration);
       if (this.replica === null || base > this.gen) {
-        if (this.staged?.generation === base) this.adopt(this.staged.store, base);
-        else this.loadFull();
+        // The staged copy only if the full snapshot at `base` is the text it was decoded from.
+        if (this.staged?.generation === base && Atomics.load(this.control, kStagedBase) === base) {
+          this.adopt(this.staged.store, base);
+        } else {
+          this.loadFull();
+        }
         continue;
       }
       if (base !== this.base) {

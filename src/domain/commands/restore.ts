@@ -5,15 +5,18 @@ import { BrokerError } from '../errors.js';
 import { storeFromDocument } from '../store.js';
 import type { MetaDocument, MutableStore } from '../types.js';
 
-export interface Restore {
-  readonly kind: 'restore';
-  readonly document: MetaDocument;
-  /**
-   * The document already went through storeFromValidDocument (off the
-   * owner thread): it is only converted, not checked again.
-   */
-  readonly checked?: boolean;
-}
+export type Restore =
+  | {
+      readonly kind: 'restore';
+      readonly document: MetaDocument;
+      /**
+       * The document already went through storeFromValidDocument (off the
+       * owner thread): it is only converted, not checked again.
+       */
+      readonly checked?: boolean;
+    }
+  /** A store built from a document that went through storeFromValidDocument elsewhere; taken as it is. */
+  | { readonly kind: 'restore'; readonly built: MutableStore };
 
 /**
  * Validates a document that has the right shape and builds a store from it.
