@@ -26,6 +26,13 @@ export interface CacheEntry extends CachedAnswer {
    * change arrives, it is fresh without looking at its dependencies.
    */
   checked: number;
+  /**
+   * It depends only on clusters, proxies and the global epoch: the changes
+   * counted for it are those that touched one of these (itemChangeCount),
+   * so that failure reports, which come many times a second, leave it
+   * fresh without a look at its dependencies.
+   */
+  itemsOnly: boolean;
   /** Dropped from the cache: never fresh again. */
   dropped: boolean;
 }
@@ -79,6 +86,8 @@ export class AnswerCache {
   private readonly changedAt = new Map<string, number>();
   /** Change summaries seen, so that an entry checked since the last one is fresh at once. */
   private changeCount = 0;
+  /** Of those, the ones that touched a cluster, a proxy, the global epoch or the whole store. */
+  private itemChangeCount = 0;
   /** Newest generation the front end was told about, and its global epoch. */
   private knownGeneration: number;
   private knownEpoch: number;
@@ -104,7 +113,8 @@ export class AnswerCache {
 
   /** The entry, re-stamped if only the global epoch moved, if it is still kept and fresh; else null. */
   fresh(hit: CacheEntry): CacheEntry | null {
-    if (hit.checked === this.changeCount) return hit;
+    const count = hit.itemsOnly ? this.itemChangeCount : this.changeCount;
+    if (hit.checked === count) return hit;
     if (hit.dropped) return null;
     const freshness = this.freshness(hit);
     if (freshness === 'stale') return null;
@@ -115,7 +125,7 @@ export class AnswerCache {
       hit.bytes = Buffer.concat([hit.around[0], Buffer.from(String(this.knownEpoch)), hit.around[1]]);
       hit.generation = this.knownGeneration;
     }
-    hit.checked = this.changeCount;
+    hit.checked = count;
     return hit;
   }
 
@@ -130,6 +140,7 @@ export class AnswerCache {
     }
     const bytes = Buffer.from(reply.body);
     const around = reply.epochTemplate ? splitAtEpoch(reply.body) : undefined;
+    const itemsOnly = reply.deps.every((d) => d.startsWith('c:') || d.startsWith('p:') || d === '#epoch');
     const kept = this.entries.get(key);
     if (kept === undefined) {
       this.entries.set(key, {
@@ -139,6 +150,7 @@ export class AnswerCache {
         deps: reply.deps,
         around,
         checked: -1,
+        itemsOnly,
         dropped: false,
       });
       return;
@@ -149,6 +161,7 @@ export class AnswerCache {
     kept.deps = reply.deps;
     kept.around = around;
     kept.checked = -1;
+    kept.itemsOnly = itemsOnly;
   }
 
   private drop(key: string): void {
@@ -166,6 +179,7 @@ export class AnswerCache {
   /** Marks what one generation changed; every answer depending on it is stale from now on. */
   noteChanges(c: ChangeSummary): void {
     this.changeCount += 1;
+    if (c.full || c.epoch || c.clusters.length > 0 || c.proxies.length > 0) this.itemChangeCount += 1;
     const g = c.generation;
     if (g > this.knownGeneration) {
       this.knownGeneration = g;
