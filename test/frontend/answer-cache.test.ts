@@ -70,3 +70,22 @@ test('answers for names that do not exist are not kept', () => {
   assert.equal(cache.lookup('c db'), null);
   assert.equal(cache.size, 0);
 });
+
+test('failure reports leave cluster and proxy answers fresh, and make the failure list stale', () => {
+  const cache = new AnswerCache({ generation: 1, globalEpoch: 1 }, 100);
+  cache.store(q, 'c db', { generation: 1, body: '{"v":1}', deps: ['c:db'] });
+  const failuresQuery: QueryRequest = { name: 'failures', now: 100 };
+  cache.store(failuresQuery, 'failures 100', { generation: 1, body: '{"addresses":[]}', deps: ['#failures', '#keys'] });
+  const meta = cache.lookup('c db')!;
+  const failures = cache.lookup('failures 100')!;
+  cache.noteChanges(change(2, { failures: true }));
+  assert.equal(cache.fresh(meta), meta);
+  assert.equal(cache.fresh(failures), null);
+  cache.noteChanges(change(3, { clusters: ['db'] }));
+  assert.equal(cache.fresh(meta), null);
+  // A change of the whole store reaches every kind of answer.
+  cache.store(q, 'c db', { generation: 3, body: '{"v":3}', deps: ['c:db'] });
+  assert.ok(cache.fresh(meta));
+  cache.noteChanges(change(4, { full: true, keys: true }));
+  assert.equal(cache.fresh(meta), null);
+});
