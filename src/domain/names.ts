@@ -50,9 +50,13 @@ export function isPathSafeName(name: string): boolean {
   return true;
 }
 
-/** A proxy address the broker accepts: a path-safe `host:port` with exactly one ':'. */
+/**
+ * A proxy address the broker accepts: a path-safe `host:port` with exactly
+ * one ':' and a host before it (a proxy's host, when not given, is taken
+ * from its address, and a stored host must be a name).
+ */
 export function isValidProxyAddress(address: string): boolean {
-  return isPathSafeName(address) && proxyAddressHost(address) !== null;
+  return isPathSafeName(address) && !!proxyAddressHost(address);
 }
 
 /** A name quoted for a message, cut short: a refused name may be megabytes long. */

@@ -34,6 +34,9 @@ describe('names', () => {
     assert.ok(isValidProxyAddress('a#?&[]!~:1'));
     for (const [what, address] of BAD_NAMES) assert.equal(isValidProxyAddress(address), false, what);
     assert.equal(isValidProxyAddress('h:1:2'), false);
+    // The host is taken from the address when none is given, and a host must be a name.
+    assert.equal(isValidProxyAddress(':7000'), false);
+    assert.equal(isValidProxyAddress(':'), false);
     assert.equal(isPathSafeName(''), false);
   });
 

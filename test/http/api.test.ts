@@ -135,6 +135,15 @@ test('POST /proxies/meta and DELETE /proxies/meta/<address>', async () => {
       400,
       'INVALID_PROXY_ADDRESS',
     );
+    // No host before the ':': the proxy's host would be empty, which a restore of the document refuses.
+    await failsWith(
+      s,
+      'POST',
+      '/proxies/meta',
+      { proxy_address: ':7000', nodes: ['a', 'b'] },
+      400,
+      'INVALID_PROXY_ADDRESS',
+    );
     await invalidRequest(s, 'POST', '/proxies/meta', { proxy_address: 'a:1' }, 'nodes: is required');
     await invalidRequest(s, 'POST', '/proxies/meta', { proxy_address: 'a:1', nodes: ['a:2', 'a:3'], host: 1 }, 'host');
 
