@@ -76,12 +76,19 @@ export class SnapshotReader {
    * counts this reader in: the publisher waits for every reader.
    */
   preload(staged: StagedSnapshot): void {
-    if (staged.generation > this.gen) {
-      const text = Buffer.from(staged.bytes, 0, staged.length).toString('utf8');
-      this.staged = { store: decodeFull(text), generation: staged.generation };
+    try {
+      if (staged.generation > this.gen) {
+        const text = Buffer.from(staged.bytes, 0, staged.length).toString('utf8');
+        this.staged = { store: decodeFull(text), generation: staged.generation };
+      }
+    } catch {
+      // Not adopted, then: the published snapshot is loaded in full instead.
+      this.staged = null;
+    } finally {
+      // Counted in whatever happened: the publisher must not wait for a reader that is done.
+      Atomics.add(this.control, kStagedReady, 1);
+      Atomics.notify(this.control, kStagedReady);
     }
-    Atomics.add(this.control, kStagedReady, 1);
-    Atomics.notify(this.control, kStagedReady);
   }
 
   private adopt(store: MutableStore, generation: number): void {
