@@ -114,3 +114,24 @@ test('a staged store that was never published is not adopted for another generat
   assert.equal(replica.globalEpoch, 99);
   assert.equal(replica.proxies.size, 4);
 });
+
+test('a reader that cannot decode a staged text still counts itself in, and loads the published snapshot in full', async () => {
+  const store = storeWithProxies(2, 2);
+  const buffers = allocateSnapshotBuffers(1 << 16);
+  const reader = new SnapshotReader(buffers);
+  reader.refresh();
+  const broken = shared(['{"clusters":']);
+  const publisher = new SnapshotPublisher(buffers, store, 0, {
+    readers: 1,
+    announce: (staged) => reader.preload({ ...staged, bytes: broken.bytes, length: broken.length }),
+    timeoutMs: 10_000,
+  });
+  store.globalEpoch = 42;
+  const started = performance.now();
+  const generation = await publisher.publishReplaced(store);
+  assert.ok(performance.now() - started < 5_000, 'not waited out');
+  const { store: replica, generation: seen } = reader.refresh();
+  assert.equal(seen, generation);
+  assert.equal(replica.globalEpoch, 42);
+  assert.equal(reader.fullLoads, 2);
+});
