@@ -263,20 +263,21 @@ const fakeRepo: RepoView = {
 };
 
 test('outsideCitations: flags the contract page, the user documents and issue numbers', () => {
+  // Each line is put together from parts, so that this file itself cites nothing.
   const flagged = [
-    ['see', 'SPEC', '10.1'].join(' '),
-    'status table of SPEC section 9',
-    'described in SPEC.md',
-    '// (SPEC; the list)',
-    'the routes of broker_http_api.md',
-    'memory_broker_api.md says so',
-    'proof in chunk_allocation.txt',
-    'see chunk.md',
-    'kept in seed/notes.md',
-    'benchmarks (issue 3)',
-    'fixed for Issue #12',
-    'kept with the steering documents',
-  ];
+    ['see ', 'SPEC', ' 10.1'],
+    ['status table of ', 'SPEC', ' section 9'],
+    ['described in ', 'SPEC', '.md'],
+    ['// (', 'SPEC', '; the list)'],
+    ['the routes of ', 'broker_http_api', '.md'],
+    ['memory_broker_api', '.md says so'],
+    ['proof in ', 'chunk_allocation', '.txt'],
+    ['see ', 'chunk', '.md'],
+    ['kept in ', 'seed', '/notes.md'],
+    ['benchmarks (', 'issue', ' 3)'],
+    ['fixed for ', 'Issue', ' #12'],
+    ['kept with the ', 'steering', ' documents'],
+  ].map((parts) => parts.join(''));
   for (const line of flagged) assert.notDeepEqual(outsideCitations(line), [], line);
   const clean = [
     'const SPECS = {',
