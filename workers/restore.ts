@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { storeFromValidDocument } from '../src/domain/commands/restore.js';
 import { BrokerError } from '../src/domain/errors.js';
 import { parseJsonBody } from '../src/http/request.js';
-import { encodeSlices } from '../src/snapshot/codec.js';
+import { encodeSlices, sharedLines } from '../src/snapshot/codec.js';
 import { parseMetaDocument } from '../src/wire/schemas.js';
 import type { RestoreOutcome, RestoreTask } from '../src/rpc/messages.js';
 
@@ -19,17 +19,8 @@ let outcome: RestoreOutcome;
 try {
   const document = parseMetaDocument(parseJsonBody(new Uint8Array(task.body)));
   // Text, not the object: JSON.parse keeps a key such as `__proto__` an own property.
-  const lines = encodeSlices(storeFromValidDocument(document, task.now));
-  let length = 0;
-  for (const line of lines) length += Buffer.byteLength(line) + 1;
-  const snapshot = new SharedArrayBuffer(length);
-  const bytes = Buffer.from(snapshot);
-  let at = 0;
-  for (const line of lines) {
-    at += bytes.write(line, at, 'utf8');
-    bytes[at++] = 10;
-  }
-  outcome = { ok: true, snapshot, length };
+  const { bytes, length } = sharedLines(encodeSlices(storeFromValidDocument(document, task.now)));
+  outcome = { ok: true, snapshot: bytes, length };
 } catch (err) {
   outcome =
     err instanceof BrokerError

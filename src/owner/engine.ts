@@ -17,7 +17,8 @@ import type { Logger } from '../log.js';
 import type { ChangeSummary, CommandReply, ReadSettings, Timings } from '../rpc/messages.js';
 import { commandBody } from '../service/write-bodies.js';
 import { summarizeChanges } from '../service/changes.js';
-import type { SnapshotPublisher, SnapshotText } from '../snapshot/publisher.js';
+import type { SnapshotText } from '../snapshot/layout.js';
+import type { SnapshotPublisher } from '../snapshot/publisher.js';
 import { StorageError } from '../storage/storage.js';
 import type { Storage } from '../storage/storage.js';
 

@@ -8,7 +8,7 @@
 import { emptyStore, mergeDocumentSlice } from '../domain/store.js';
 import type { MutableStore } from '../domain/types.js';
 import { decodeSlices } from '../snapshot/codec.js';
-import type { SnapshotText } from '../snapshot/publisher.js';
+import type { SnapshotText } from '../snapshot/layout.js';
 
 /** Longest run of slices between two returns to the event loop. */
 const SLICE_BUDGET_MS = 10;

@@ -6,6 +6,7 @@ import { dropIndex } from '../domain/alloc-index.js';
 import { emptyStore, mergeDocumentSlice, storeToDocument } from '../domain/store.js';
 import type { ChangeSet, DocumentSlice, ReportChange } from '../domain/store.js';
 import type { ClusterStore, MetaStore, MutableStore, ProxyResource } from '../domain/types.js';
+import type { SnapshotText } from './layout.js';
 
 export interface ChangeRecord {
   /** global epoch after the change */
@@ -139,6 +140,20 @@ export function encodeSlices(store: MetaStore): string[] {
     lines.push(JSON.stringify({ failures }));
   }
   return lines;
+}
+
+/** Lines of snapshot text, each ended by '\n', written into new shared memory (no joined copy of them is made). */
+export function sharedLines(lines: readonly string[]): SnapshotText {
+  let length = 0;
+  for (const line of lines) length += Buffer.byteLength(line) + 1;
+  const bytes = new SharedArrayBuffer(length);
+  const view = Buffer.from(bytes);
+  let at = 0;
+  for (const line of lines) {
+    at += view.write(line, at, 'utf8');
+    view[at++] = 10;
+  }
+  return { bytes, length };
 }
 
 /** The slices of a snapshot's text (a whole document on one line, or encodeSlices' lines), in order. */

@@ -48,9 +48,13 @@ export function align4(n: number): number {
   return (n + 3) & ~3;
 }
 
-/** A whole store, as JSON, that readers load before it is published as generation `generation`. */
-export interface StagedSnapshot {
+/** A snapshot's text in shared memory: a whole document on one line, or a store's slices a line each (codec.ts). */
+export interface SnapshotText {
   readonly bytes: SharedArrayBuffer;
   readonly length: number;
+}
+
+/** A whole store's text that readers load before it is published as generation `generation`. */
+export interface StagedSnapshot extends SnapshotText {
   readonly generation: number;
 }

@@ -14,7 +14,7 @@
  */
 import type { ChangeSet } from '../domain/store.js';
 import type { MetaStore } from '../domain/types.js';
-import { encodeChanges, encodeFull } from './codec.js';
+import { encodeChanges, encodeFull, sharedLines } from './codec.js';
 import {
   align4,
   kBaseGeneration,
@@ -26,7 +26,7 @@ import {
   RECORD_HEADER_BYTES,
 } from './layout.js';
 import { kStagedBase, kStagedReady } from './layout.js';
-import type { SnapshotBuffers, StagedSnapshot } from './layout.js';
+import type { SnapshotBuffers, SnapshotText, StagedSnapshot } from './layout.js';
 
 /** The reader threads to warn of a whole-store replacement before it is published. */
 export interface Preloading {
@@ -93,7 +93,7 @@ export class SnapshotPublisher {
   async publishReplaced(store: MetaStore, text?: SnapshotText): Promise<number> {
     const next = this.gen + 1;
     if (this.preloading !== null && this.preloading.readers > 0) {
-      const staged = text ?? sharedText(encodeFull(store));
+      const staged = text ?? sharedLines([encodeFull(store)]);
       await this.stage(staged, next, this.preloading);
       this.writeFullBytes(Buffer.from(staged.bytes, 0, staged.length), next, true);
     } else if (text !== undefined) {
@@ -155,17 +155,4 @@ export class SnapshotPublisher {
     Atomics.store(this.control, kLogEnd, 0);
     this.fullWrites += 1;
   }
-}
-
-/** A snapshot text in shared memory, as handed to the readers. */
-export interface SnapshotText {
-  readonly bytes: SharedArrayBuffer;
-  readonly length: number;
-}
-
-function sharedText(json: string): SnapshotText {
-  const length = Buffer.byteLength(json);
-  const bytes = new SharedArrayBuffer(length);
-  Buffer.from(bytes).write(json, 0, length, 'utf8');
-  return { bytes, length };
 }

@@ -4,11 +4,10 @@ import { applyCommand } from '../../src/domain/commands.js';
 import { emptyStore, storeFromDocument, storeToDocument } from '../../src/domain/store.js';
 import type { MutableStore } from '../../src/domain/types.js';
 import { storeFromSnapshotText } from '../../src/owner/rebuild.js';
-import { decodeFull, decodeSlices, encodeFull, encodeSlices } from '../../src/snapshot/codec.js';
+import { decodeFull, decodeSlices, encodeFull, encodeSlices, sharedLines } from '../../src/snapshot/codec.js';
 import { allocateSnapshotBuffers } from '../../src/snapshot/layout.js';
 import type { StagedSnapshot } from '../../src/snapshot/layout.js';
 import { SnapshotPublisher } from '../../src/snapshot/publisher.js';
-import type { SnapshotText } from '../../src/snapshot/publisher.js';
 import { SnapshotReader } from '../../src/snapshot/reader.js';
 import { CTX, must, storeWithProxies } from '../fixtures/stores.js';
 
@@ -24,14 +23,6 @@ function largeStore(): MutableStore {
   return store;
 }
 
-function shared(lines: readonly string[]): SnapshotText {
-  const text = lines.map((l) => `${l}\n`).join('');
-  const length = Buffer.byteLength(text);
-  const bytes = new SharedArrayBuffer(length);
-  Buffer.from(bytes).write(text);
-  return { bytes, length };
-}
-
 test('sliced snapshot text: many lines, each small, that decode to the same store, as does one whole line', async () => {
   const store = largeStore();
   const lines = encodeSlices(store);
@@ -43,7 +34,7 @@ test('sliced snapshot text: many lines, each small, that decode to the same stor
   const expected = storeToDocument(store);
   assert.deepEqual(storeToDocument(decodeFull(lines.join('\n'))), expected);
   assert.deepEqual(storeToDocument(decodeFull(encodeFull(store))), expected);
-  const text = shared(lines);
+  const text = sharedLines(lines);
   assert.equal([...decodeSlices(new Uint8Array(text.bytes), text.length)].length, lines.length);
   const rebuilt = await storeFromSnapshotText(text);
   assert.deepEqual(storeToDocument(rebuilt), expected);
@@ -69,7 +60,7 @@ test('a whole-store replacement is decoded by the readers before it is published
   });
   assert.equal(reader.refresh().generation, 0);
   assert.ok(applyCommand(store, { kind: 'restore', built: largeStore() }, CTX).ok);
-  const text = shared(encodeSlices(store));
+  const text = sharedLines(encodeSlices(store));
   const generation = await publisher.publishReplaced(store, text);
   assert.equal(announced.length, 1);
   assert.equal(announced[0]!.generation, generation);
@@ -105,7 +96,7 @@ test('a staged store that was never published is not adopted for another generat
   const publisher = new SnapshotPublisher(buffers, store);
   // A stage for a generation that a plain full publication then takes.
   const decoy = largeStore();
-  const decoyText = shared([encodeFull(decoy)]);
+  const decoyText = sharedLines([encodeFull(decoy)]);
   reader.preload({ bytes: decoyText.bytes, length: decoyText.length, generation: 5 });
   for (let g = 1; g < 5; g++) publisher.publish(store, null);
   store.globalEpoch = 99;
@@ -120,7 +111,7 @@ test('a reader that cannot decode a staged text still counts itself in, and load
   const buffers = allocateSnapshotBuffers(1 << 16);
   const reader = new SnapshotReader(buffers);
   reader.refresh();
-  const broken = shared(['{"clusters":']);
+  const broken = sharedLines(['{"clusters":']);
   const publisher = new SnapshotPublisher(buffers, store, 0, {
     readers: 1,
     announce: (staged) => reader.preload({ ...staged, bytes: broken.bytes, length: broken.length }),
